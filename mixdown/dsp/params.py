@@ -23,7 +23,8 @@ class Param:
     """One numeric parameter in physical units.
 
     ``scale="log"`` maps [0, 1] geometrically (frequencies, times, ratios), so equal steps sound equal;
-    it needs ``min > 0``.
+    it needs ``min > 0``. ``differentiable=False`` marks a parameter that acts in whole samples (a look-ahead,
+    say): it still takes tensors, but its gradient is zero.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Param:
     default: float
     scale: str = "linear"
     description: str = ""
+    differentiable: bool = True
 
     def __post_init__(self) -> None:
         if not self.min <= self.default <= self.max:

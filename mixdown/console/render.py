@@ -1,0 +1,291 @@
+"""Render a recipe: batched channel strips, subgroup buses, sends, FX returns and the master chain.
+
+The console compiles a :class:`~mixdown.console.recipe.Recipe` once into groups of strips that share a chain
+signature (processor types, choices, latency, channel count). Each chain position is then ONE processor call for
+the whole group, with parameters stacked into ``(group,)`` tensors: no Python loop per track on the hot path.
+
+Offline and streaming rendering are one code path, :meth:`Console.process`, which takes a block and the state
+carried from the previous block (filter states, envelopes, delay lines, reverb tails, look-ahead buffers).
+Offline rendering is a single block; streaming feeds blocks of any size and produces the same samples.
+
+Latency (a look-ahead limiter) is compensated like a DAW's plugin-delay compensation: signals are delayed to
+a common latency wherever they are summed, and the output drops the total latency at the start and flushes it
+at the end, so every render is sample-aligned with its inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import torch
+
+from mixdown.console.recipe import MASTER, Recipe, Step, Strip
+from mixdown.dsp.registry import PROCESSORS, Processor
+from mixdown.dsp.stereo import pan
+from mixdown.errors import AudioInputError, RecipeError
+
+__all__ = ["Console", "render", "render_blocks"]
+
+
+@dataclass
+class _StepPlan:
+    processor: Processor
+    numeric: dict[str, torch.Tensor]  # name -> (group,)
+    choices: dict[str, str]
+    latency: int
+
+
+@dataclass
+class _Group:
+    """Strips rendered together: ``members`` index the strip list they come from."""
+
+    members: list[int]
+    channels: int
+    steps: list[_StepPlan]
+    latency: int
+    route: torch.Tensor | None = None  # (group,) destination index: 0 master, 1 + b for bus b
+    send_db: torch.Tensor | None = None  # (returns, group) send levels, -inf dB where a strip has no send
+    extra: dict = field(default_factory=dict)
+
+
+def _full_params(step: Step) -> dict:
+    table = PROCESSORS[step.type].table
+    return {**table.defaults(), **step.params}
+
+
+def _signature(strip: Strip, channels: int, sample_rate: int) -> tuple:
+    sig = []
+    for step in strip.active_steps():
+        proc = PROCESSORS[step.type]
+        params = _full_params(step)
+        choices = tuple((c.name, params[c.name]) for c in proc.table.choices)
+        latency = int(proc.latency(sample_rate, **params)) if proc.latency else 0
+        sig.append((step.type, choices, latency))
+    return channels, tuple(sig)
+
+
+def _delay(x: torch.Tensor, samples: int, previous: torch.Tensor | None):
+    """Delay ``x`` ``(..., n)`` by ``samples``; returns ``(y, tail)`` where ``tail`` carries into the next block."""
+    if samples == 0:
+        return x, None
+    if previous is None:
+        previous = x.new_zeros(*x.shape[:-1], samples)
+    joined = torch.cat([previous, x], -1)
+    return joined[..., : x.shape[-1]], joined[..., x.shape[-1]:]
+
+
+class Console:
+    """A recipe compiled for rendering at one sample rate.
+
+    Args:
+        recipe: the mix.
+        sample_rate: Hz.
+        track_channels: channel count (1 or 2) of each recipe track, in recipe order.
+        dtype, device: of the parameter tensors and the rendering.
+
+    The parameter tensors (:meth:`parameters`) are leaves: call ``requires_grad_`` on them to train through
+    the console; :meth:`render` is differentiable in the inputs and every numeric parameter.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        sample_rate: int,
+        track_channels: Sequence[int],
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        recipe.validate()
+        if len(track_channels) != len(recipe.tracks):
+            raise RecipeError(f"tracks: expected {len(recipe.tracks)} track signals, found {len(track_channels)}")
+        self.recipe, self.sample_rate = recipe, int(sample_rate)
+        self.dtype, self.device = dtype, torch.device(device)
+        self.bus_index = {b.name: i for i, b in enumerate(recipe.buses)}
+        self.return_index = {r.name: i for i, r in enumerate(recipe.returns)}
+        self.active_tracks = [i for i, t in enumerate(recipe.tracks) if not t.mute]
+        self.track_groups = self._compile([recipe.tracks[i] for i in self.active_tracks], [track_channels[i] for i in self.active_tracks])
+        for g in self.track_groups:
+            g.members = [self.active_tracks[m] for m in g.members]  # back to recipe track indices
+        self.bus_groups = self._compile(recipe.buses, [2] * len(recipe.buses))
+        self.return_groups = self._compile(recipe.returns, [2] * len(recipe.returns))
+        self.master_group = self._compile([Strip(MASTER, recipe.master)], [2])[0]
+        for groups, strips in ((self.track_groups, recipe.tracks), (self.bus_groups, recipe.buses)):
+            for g in groups:
+                g.route = torch.tensor([1 + self.bus_index[strips[m].route] if strips[m].route != MASTER else 0 for m in g.members], device=self.device)
+                g.send_db = self._send_matrix([strips[m] for m in g.members])
+        self.track_latency = max((g.latency for g in self.track_groups), default=0)
+        self.bus_latency = max((g.latency for g in self.bus_groups), default=0)
+        self.return_latency = max((g.latency for g in self.return_groups), default=0)
+        self.latency = self.track_latency + self.bus_latency + self.return_latency + self.master_group.latency
+
+    # --- compilation --------------------------------------------------------------------------------------------
+
+    def _compile(self, strips: Sequence[Strip], channels: Sequence[int]) -> list[_Group]:
+        by_signature: dict[tuple, list[int]] = {}
+        for i, (strip, ch) in enumerate(zip(strips, channels)):
+            if ch not in (1, 2):
+                raise AudioInputError(f"track {strip.name!r}: expected 1 or 2 channels, found {ch}")
+            by_signature.setdefault(_signature(strip, ch, self.sample_rate), []).append(i)
+        groups = []
+        for (ch, sig), members in by_signature.items():
+            steps = []
+            for k, (kind, choices, latency) in enumerate(sig):
+                proc = PROCESSORS[kind]
+                rows = [_full_params(strips[m].active_steps()[k]) for m in members]
+                numeric = {
+                    p.name: torch.tensor([float(r[p.name]) for r in rows], dtype=self.dtype, device=self.device)
+                    for p in proc.table.numeric
+                }
+                steps.append(_StepPlan(proc, numeric, dict(choices), latency))
+            groups.append(_Group(members, ch, steps, sum(s.latency for s in steps)))
+        return groups
+
+    def _send_matrix(self, strips: Sequence[Strip]) -> torch.Tensor:
+        levels = torch.full((len(self.recipe.returns), len(strips)), float("-inf"), dtype=self.dtype, device=self.device)
+        for j, s in enumerate(strips):
+            for send in s.sends:
+                levels[self.return_index[send.to], j] = send.level_db
+        return levels
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """Every numeric parameter tensor (processor parameters and send levels), for optimisation."""
+        for g in (*self.track_groups, *self.bus_groups, *self.return_groups, self.master_group):
+            for s in g.steps:
+                yield from s.numeric.values()
+            if g.send_db is not None and g.send_db.numel():
+                yield g.send_db
+
+    # --- rendering ----------------------------------------------------------------------------------------------
+
+    def _run_group(self, g: _Group, x: torch.Tensor, key, state: dict, new_state: dict) -> torch.Tensor:
+        """Run one group's chain on ``x`` ``(group, channels, n)``; returns ``(group, 2, n)``."""
+        for k, s in enumerate(g.steps):
+            params = {**s.numeric, **s.choices}
+            if s.processor.step is not None:
+                x, new_state[(key, k)] = s.processor.step(x, self.sample_rate, state.get((key, k)), **params)
+            else:
+                x = s.processor.fn(x, self.sample_rate, **params)
+        if x.shape[1] == 1:  # a mono strip with no panner sits in the centre
+            x = pan(x, self.sample_rate)
+        return x
+
+    def _align(self, x, own: int, target: int, key, state: dict, new_state: dict) -> torch.Tensor:
+        y, new_state[key] = _delay(x, target - own, state.get(key))
+        return y
+
+    @staticmethod
+    def _send_gain(send_db: torch.Tensor) -> torch.Tensor:
+        return torch.where(torch.isinf(send_db), torch.zeros_like(send_db), torch.pow(10.0, send_db / 20))
+
+    def process(self, tracks: Sequence[torch.Tensor], state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """Render one block.
+
+        Args:
+            tracks: one tensor per recipe track, ``(channels, n)``, all of length ``n`` (muted ones are ignored).
+            state: what the previous block returned, or ``None`` at the start.
+        Returns:
+            ``(mix, state)``: ``mix`` ``(2, n)``, delayed by :attr:`latency` samples.
+        """
+        state = state or {}
+        new: dict = {}
+        n = tracks[self.active_tracks[0]].shape[-1] if self.active_tracks else tracks[0].shape[-1]
+        zeros = torch.zeros(1 + len(self.recipe.buses), 2, n, dtype=self.dtype, device=self.device)
+        destinations = zeros
+        returns_from_tracks = zeros.new_zeros(len(self.recipe.returns), 2, n)
+        for gi, g in enumerate(self.track_groups):
+            x = torch.stack([tracks[m] for m in g.members]).to(self.dtype)
+            y = self._run_group(g, x, ("track", gi), state, new)
+            y = self._align(y, g.latency, self.track_latency, ("pdc", "track", gi), state, new)
+            destinations = destinations.index_add(0, g.route, y)
+            if len(self.recipe.returns):
+                returns_from_tracks = returns_from_tracks + torch.einsum("rg,gcn->rcn", self._send_gain(g.send_db), y)
+
+        # buses: tracks arrive with the track latency; buses add theirs, aligned to the slowest bus
+        master_in = self._align(destinations[0], 0, self.bus_latency, ("pdc", "direct"), state, new)
+        returns_in = self._align(returns_from_tracks, 0, self.bus_latency, ("pdc", "sends"), state, new)
+        for gi, g in enumerate(self.bus_groups):
+            y = self._run_group(g, destinations[1 + torch.tensor(g.members)], ("bus", gi), state, new)
+            y = self._align(y, g.latency, self.bus_latency, ("pdc", "bus", gi), state, new)
+            master_in = master_in + y.sum(0)
+            if len(self.recipe.returns):
+                returns_in = returns_in + torch.einsum("rg,gcn->rcn", self._send_gain(g.send_db), y)
+
+        master_in = self._align(master_in, 0, self.return_latency, ("pdc", "dry"), state, new)
+        for gi, g in enumerate(self.return_groups):
+            y = self._run_group(g, returns_in[torch.tensor(g.members)], ("return", gi), state, new)
+            master_in = master_in + self._align(y, g.latency, self.return_latency, ("pdc", "return", gi), state, new).sum(0)
+
+        mix = self._run_group(self.master_group, master_in[None], ("master",), state, new)[0]
+        return mix, new
+
+    def render(self, tracks: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Render whole signals offline: ``(2, n)``, aligned with the inputs (latency compensated)."""
+        padded = [torch.nn.functional.pad(t, (0, self.latency)) for t in _check_lengths(tracks, self.recipe)]
+        mix, _ = self.process(padded)
+        return mix[:, self.latency:]
+
+    def render_blocks(self, blocks: Iterable[Sequence[torch.Tensor]]) -> Iterator[torch.Tensor]:
+        """Render a stream of blocks (each a list of per-track ``(channels, n)`` tensors) in bounded memory.
+
+        Yields ``(2, n)`` blocks that concatenate to exactly :meth:`render` of the whole signals.
+        """
+        state: dict | None = None
+        to_skip = self.latency
+        shapes = None
+        for block in blocks:
+            block = _check_lengths(block, self.recipe)
+            shapes = [t.shape[0] for t in block]
+            mix, state = self.process(block, state)
+            if to_skip:
+                cut = min(to_skip, mix.shape[-1])
+                mix, to_skip = mix[:, cut:], to_skip - cut
+            if mix.shape[-1]:
+                yield mix
+        if shapes is not None and self.latency:
+            flush = [torch.zeros(c, self.latency, dtype=self.dtype, device=self.device) for c in shapes]
+            mix, _ = self.process(flush, state)
+            yield mix[:, to_skip:]
+
+
+def _check_lengths(tracks: Sequence[torch.Tensor], recipe: Recipe) -> list[torch.Tensor]:
+    if len(tracks) != len(recipe.tracks):
+        raise AudioInputError(f"expected {len(recipe.tracks)} track signals (one per recipe track), found {len(tracks)}")
+    lengths = {t.shape[-1] for t in tracks}
+    if len(lengths) != 1:
+        raise AudioInputError(
+            f"expected tracks of equal length, found lengths {sorted(lengths)}; fix: pad them (load_session does)"
+        )
+    return list(tracks)
+
+
+def _as_list(tracks: Sequence[torch.Tensor] | Mapping[str, torch.Tensor], recipe: Recipe) -> list[torch.Tensor]:
+    if isinstance(tracks, Mapping):
+        missing = [t.name for t in recipe.tracks if t.name not in tracks]
+        if missing:
+            raise AudioInputError(f"no audio for recipe track(s) {', '.join(missing)}; found {', '.join(tracks)}")
+        return [torch.as_tensor(tracks[t.name]) for t in recipe.tracks]
+    return [torch.as_tensor(t) for t in tracks]
+
+
+def render(
+    tracks: Sequence[torch.Tensor] | Mapping[str, torch.Tensor], recipe: Recipe, sample_rate: int, **kwargs
+) -> torch.Tensor:
+    """Render ``tracks`` (one ``(channels, samples)`` tensor per recipe track, or a dict by name) with ``recipe``.
+
+    Returns the stereo mix ``(2, samples)``. Keyword arguments go to :class:`Console` (``dtype``, ``device``).
+    """
+    tracks = _as_list(tracks, recipe)
+    console = Console(recipe, sample_rate, [t.shape[0] for t in tracks], **kwargs)
+    with torch.no_grad():
+        return console.render(tracks)
+
+
+@torch.no_grad()
+def render_blocks(
+    blocks: Iterable[Sequence[torch.Tensor]], recipe: Recipe, sample_rate: int, track_channels: Sequence[int], **kwargs
+) -> Iterator[torch.Tensor]:
+    """Stream ``blocks`` through ``recipe``; see :meth:`Console.render_blocks`."""
+    console = Console(recipe, sample_rate, track_channels, **kwargs)
+    yield from console.render_blocks(blocks)
+
