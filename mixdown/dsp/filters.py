@@ -45,8 +45,11 @@ def biquad_section(kind: str, frequency_hz, q, gain_db, sample_rate: float) -> t
         frequency_hz, q, gain_db: tensors ``(batch,)`` (``gain_db`` unused by the pass filters).
         sample_rate: Hz.
     Returns:
-        ``(batch, 6)`` as ``[b0, b1, b2, 1, a1, a2]``.
+        ``(batch, 6)`` as ``[b0, b1, b2, 1, a1, a2]``, float64: poles near z = 1 (a 20 Hz high-pass at 44.1 kHz)
+        move audibly when coefficients are rounded to float32, so design always runs in double precision.
     """
+    frequency_hz, q = frequency_hz.double(), q.double()
+    gain_db = gain_db.double() if gain_db is not None else None
     w0 = 2 * math.pi * frequency_hz / sample_rate
     cos, alpha = torch.cos(w0), torch.sin(w0) / (2 * q)
     one = torch.ones_like(cos)

@@ -1,0 +1,334 @@
+"""Reading and writing audio files: channels-first float arrays in, atomic PCM / float files out.
+
+Reading never modifies a file (libsndfile opens it read-only). Writing goes to a hidden temporary file in the
+target folder that replaces the target in one ``os.replace``, so a crash never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from mixdown.errors import AudioInputError, OutputError
+
+__all__ = [
+    "read_audio",
+    "read_audio_info",
+    "write_audio",
+    "WriteReport",
+    "AudioInfo",
+    "AUDIO_EXTENSIONS",
+    "UNSUPPORTED_EXTENSIONS",
+    "LOSSY_EXTENSIONS",
+    "WRITE_FORMATS",
+]
+
+# Extensions a folder scan picks up; libsndfile decodes all of them (MP3 needs libsndfile >= 1.1).
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".opus", ".mp3")
+# Audio that libsndfile cannot decode: picked up by a folder scan so it fails loudly instead of vanishing.
+UNSUPPORTED_EXTENSIONS = (".m4a", ".aac", ".mp4", ".wma", ".ape", ".wv")
+LOSSY_EXTENSIONS = (".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma")
+_LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
+
+READABLE_FORMATS = (
+    f"WAV, FLAC, AIFF, OGG (Vorbis/Opus) or MP3 (MP3 needs libsndfile >= 1.1, this is {sf.__libsndfile_version__})"
+)
+
+# name -> (libsndfile container, subtype, integer bits or None for float, allowed file suffixes)
+WRITE_FORMATS = {
+    "wav24": ("WAV", "PCM_24", 24, (".wav", ".wave")),
+    "wav16": ("WAV", "PCM_16", 16, (".wav", ".wave")),
+    "float32": ("WAV", "FLOAT", None, (".wav", ".wave")),
+    "flac": ("FLAC", "PCM_24", 24, (".flac",)),
+}
+_BLOCK_FRAMES = 1 << 18  # frames written per block: bounds the float64 working memory of the quantiser
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file header says, read alongside the samples."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def lossy(self) -> bool:
+        """True for perceptually coded sources (Vorbis, Opus, MPEG layers)."""
+        return self.subtype in _LOSSY_SUBTYPES
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What ``write_audio`` wrote.
+
+    Attributes:
+        path: the file written (as given, not resolved).
+        frames: samples per channel.
+        clipped_samples: samples whose value exceeded full scale (``|x| > 1``) and were saturated to the
+            largest code; always 0 for ``float32``, which stores such values unchanged.
+        peak: largest ``|x|`` of the input (linear; above 1.0 means over full scale).
+    """
+
+    path: Path
+    frames: int
+    clipped_samples: int
+    peak: float
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an audio file into a channels-first float32 array.
+
+    Args:
+        path: a WAV, FLAC, AIFF, OGG (Vorbis/Opus) or MP3 file with 1 or 2 channels.
+    Returns:
+        ``(audio, sample_rate)``: ``audio`` float32 ``(channels, samples)`` with full scale at +-1.0;
+        ``sample_rate`` in Hz.
+    Raises:
+        AudioInputError: missing or empty file, format libsndfile cannot decode, more than 2 channels,
+            NaN/inf samples. The message names the file and the fix.
+
+    Properties: the file is opened read-only and never modified; deterministic.
+
+    Example:
+        >>> audio, sample_rate = read_audio("stems/bass.flac")  # (2, n), 44100
+    """
+    audio, info = read_audio_info(path)
+    return audio, info.sample_rate
+
+
+def read_audio_info(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
+    """``read_audio`` that also returns the header (format, subtype) for load-time checks."""
+    path = Path(path)
+    _check_input_file(path)
+    try:
+        with sf.SoundFile(str(path), mode="r") as snd:
+            info = AudioInfo(snd.samplerate, snd.channels, snd.frames, snd.format, snd.subtype)
+            _check_channels(path, info.channels)
+            data = snd.read(dtype="float32", always_2d=True)
+    except sf.SoundFileError as exc:
+        raise AudioInputError(
+            f"{path}: expected an audio file libsndfile can decode ({READABLE_FORMATS}), found one it cannot "
+            f"read ({exc}); fix: {_convert_fix(path)}"
+        ) from None
+    if data.shape[0] == 0:
+        raise AudioInputError(
+            f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
+            "fix: export the track again or remove the file"
+        )
+    audio = np.ascontiguousarray(data.T)
+    _check_finite(path, audio)
+    return audio, info
+
+
+def _check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioInputError(f"{path}: expected an audio file, found nothing at this path; fix: check the path")
+    if not path.is_file():
+        raise AudioInputError(f"{path}: expected an audio file, found a folder or device; fix: name a file")
+    if path.suffix.lower() in UNSUPPORTED_EXTENSIONS:
+        raise AudioInputError(
+            f"{path}: expected one of {READABLE_FORMATS}, found {path.suffix} which libsndfile cannot decode; "
+            f"fix: {_convert_fix(path)}"
+        )
+    if path.stat().st_size == 0:
+        raise AudioInputError(
+            f"{path}: expected audio, found an empty file (0 bytes); fix: export the track again or remove it"
+        )
+
+
+def _convert_fix(path: Path) -> str:
+    return f"convert it, e.g. `ffmpeg -i {path.name} -c:a flac {path.stem}_converted.flac`, and load that file"
+
+
+def _check_channels(path: Path, channels: int) -> None:
+    if channels > 2:
+        raise AudioInputError(
+            f"{path}: expected a mono or stereo file, found {channels} channels; fix: split it into one file per "
+            f"channel (or stereo pair), e.g. `ffmpeg -i {path.name} -af \"pan=mono|c0=c0\" {path.stem}_1.wav`, "
+            f"then c0=c1 for {path.stem}_2.wav and so on, and load those files instead"
+        )
+
+
+def _check_finite(path: Path, audio: np.ndarray) -> None:
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=0)))
+        raise AudioInputError(
+            f"{path}: expected finite samples, found {int(bad.sum())} NaN/inf sample(s), the first at sample "
+            f"{first}; fix: re-export the track from its source (a float file with corrupt data)"
+        )
+
+
+def write_audio(
+    path: str | os.PathLike,
+    audio,
+    sample_rate: int,
+    format: str = "wav24",
+    protect: Collection[str | os.PathLike] | None = None,
+    seed: int = 0,
+) -> WriteReport:
+    """Write ``(channels, samples)`` audio atomically: a temp file in the same folder, then ``os.replace``.
+
+    Args:
+        path: the file to write; its suffix must match ``format`` (``.wav`` / ``.flac``). An existing file is
+            replaced atomically (never left half-written).
+        audio: float ``(channels, samples)``, 1 or 2 channels, numpy array or torch tensor; full scale +-1.0.
+        sample_rate: Hz, a positive integer.
+        format: ``"wav24"`` (PCM 24-bit WAV, default), ``"wav16"`` (PCM 16-bit WAV with TPDF dither of +-1 LSB),
+            ``"float32"`` (32-bit float WAV, nothing clipped), ``"flac"`` (24-bit FLAC).
+        protect: paths that must never be overwritten (the session's inputs); compared after resolving links.
+        seed: seed of the 16-bit dither noise.
+    Returns:
+        ``WriteReport(path, frames, clipped_samples, peak)``; PCM formats saturate samples beyond +-1.0 and count
+        them, so the caller can warn.
+    Raises:
+        OutputError: folder missing, path protected or a folder, suffix not matching the format, bad shape,
+            NaN/inf samples, unknown format, or the write itself failed (the old file is then left intact).
+
+    Properties: deterministic (the same audio and seed give the same bytes); quantisation rounds to nearest with
+    full scale at 2**(bits-1), matching how libsndfile reads PCM back; memory bounded by blocks of frames.
+
+    Example:
+        >>> report = write_audio("mix.wav", mix, 44100, protect=session.input_paths())
+    """
+    path = Path(path)
+    container, subtype, bits, _ = _check_format(path, format)
+    data = _as_channels_first(path, audio)
+    _check_destination(path, protect)
+    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
+        raise OutputError(f"{path}: expected a positive integer sample_rate in Hz, found {sample_rate!r}")
+
+    tmp = _create_temp(path)
+    try:
+        with open(tmp, "r+b") as handle:
+            with sf.SoundFile(handle, "w", int(sample_rate), data.shape[0], subtype, format=container) as snd:
+                clipped, peak = _write_blocks(snd, data, bits, np.random.default_rng(seed))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, sf.SoundFileError) as exc:
+        _remove_quietly(tmp)
+        raise OutputError(
+            f"{path}: expected to write the file, found an error while writing ({exc}); the previous file, if any, "
+            "is unchanged; fix: check free disk space and permissions"
+        ) from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return WriteReport(path, data.shape[1], clipped, peak)
+
+
+def _check_format(path: Path, format: str) -> tuple[str, str, int | None, tuple[str, ...]]:
+    if format not in WRITE_FORMATS:
+        raise OutputError(f"{path}: expected format one of {sorted(WRITE_FORMATS)}, found {format!r}")
+    spec = WRITE_FORMATS[format]
+    if path.suffix.lower() not in spec[3]:
+        raise OutputError(
+            f"{path}: expected a file name ending in {' or '.join(spec[3])} for format {format!r}, found "
+            f"{path.suffix or 'no suffix'}; fix: rename the output or choose the matching format"
+        )
+    return spec
+
+
+def _as_channels_first(path: Path, audio) -> np.ndarray:
+    if hasattr(audio, "detach"):  # torch tensor, without importing torch here
+        audio = audio.detach().cpu().numpy()
+    data = np.asarray(audio)
+    if data.ndim != 2 or data.shape[0] not in (1, 2) or not np.issubdtype(data.dtype, np.floating):
+        raise OutputError(
+            f"{path}: expected float audio shaped (channels, samples) with 1 or 2 channels, found "
+            f"{data.dtype} {data.shape}; fix: transpose (samples, channels) arrays with .T, add a channel axis "
+            "to a 1-D signal with [None]"
+        )
+    bad = ~np.isfinite(data)
+    if bad.any():
+        raise OutputError(
+            f"{path}: expected finite samples, found {int(bad.sum())} NaN/inf sample(s); fix: find the stage "
+            "that produced them; nothing was written"
+        )
+    return data
+
+
+def _check_destination(path: Path, protect: Collection[str | os.PathLike] | None) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(
+            f"{path}: expected an existing folder {folder}, found none; fix: create it (mkdir -p '{folder}') "
+            "or choose another output path"
+        )
+    if path.is_dir():
+        raise OutputError(f"{path}: expected a file path, found a folder; fix: add a file name")
+    if path.exists() and not path.stat().st_mode & 0o222:
+        raise OutputError(
+            f"{path}: expected a writable file, found one marked read-only; it is not replaced; "
+            "fix: choose another output path or make the file writable"
+        )
+    target = path.resolve()
+    for protected in protect or ():
+        protected = Path(protected)
+        if target == protected.resolve() or (path.exists() and protected.exists() and path.samefile(protected)):
+            raise OutputError(
+                f"{path}: expected an output path, found one of the session's input files; inputs are never "
+                "overwritten; fix: write to another file name or folder"
+            )
+
+
+def _create_temp(path: Path) -> Path:
+    """A new hidden file next to ``path``, created with the usual permissions (0666 minus the umask)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(
+                f"{path}: expected a writable folder, found {exc.strerror}; fix: check permissions of {path.parent}"
+            ) from exc
+    raise OutputError(f"{path}: could not create a temporary file next to it; fix: clean up .{path.name}.*.tmp")
+
+
+def _write_blocks(snd: sf.SoundFile, data: np.ndarray, bits: int | None, rng) -> tuple[int, float]:
+    clipped, peak = 0, 0.0
+    for start in range(0, data.shape[1], _BLOCK_FRAMES):
+        block = data[:, start : start + _BLOCK_FRAMES]
+        magnitude = np.abs(block)
+        peak = max(peak, float(magnitude.max(initial=0.0)))
+        if bits is None:
+            snd.write(np.ascontiguousarray(block.T, dtype=np.float32))
+            continue
+        clipped += int(np.count_nonzero(magnitude > 1.0))
+        snd.write(np.ascontiguousarray(_quantise(block, bits, rng).T))
+    return clipped, peak
+
+
+def _quantise(block: np.ndarray, bits: int, rng) -> np.ndarray:
+    """Round to ``bits``-bit codes (TPDF dither of +-1 LSB at 16 bits), saturating; int16 or left-aligned int32."""
+    full_scale = float(1 << (bits - 1))
+    scaled = block.astype(np.float64) * full_scale
+    if bits == 16:
+        # Difference of two uniform [0, 1) LSB variables: triangular on (-1, 1) LSB, which makes the mean and
+        # the power of the quantisation error independent of the signal (Lipshitz, Wannamaker & Vanderkooy 1992).
+        scaled += rng.random(scaled.shape) - rng.random(scaled.shape)
+    codes = np.clip(np.rint(scaled), -full_scale, full_scale - 1.0)
+    if bits == 16:
+        return codes.astype(np.int16)
+    # libsndfile keeps the top 24 bits of int32 data for PCM_24: shift the codes into place.
+    return codes.astype(np.int32) << (32 - bits)
+
+
+def _remove_quietly(tmp: Path) -> None:
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass

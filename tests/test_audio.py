@@ -1,0 +1,403 @@
+"""Audio I/O and Session loading, on files the tests write into tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import mixdown.audio.io as audio_io
+from mixdown.audio import load_session, read_audio, write_audio
+from mixdown.audio.session import Session, Track
+from mixdown.errors import AudioInputError, OutputError, ParameterError
+
+RATE = 44100
+DEMO = Path("/work/shared/data/demo/saber-finalstep/stems")
+
+
+def sine(frequency_hz, seconds=0.5, rate=RATE, amplitude=0.5, channels=1):
+    t = np.arange(int(seconds * rate)) / rate
+    x = (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+    return np.tile(x, (channels, 1))
+
+
+def put(folder: Path, name: str, audio: np.ndarray, rate=RATE, **kwargs) -> Path:
+    """Write channels-first ``audio`` with soundfile (24-bit WAV unless told otherwise)."""
+    path = folder / name
+    kwargs.setdefault("subtype", "PCM_24" if path.suffix == ".wav" else None)
+    sf.write(path, np.ascontiguousarray(audio.T), rate, **kwargs)
+    return path
+
+
+# --- read_audio -------------------------------------------------------------------------------------------------
+
+
+def test_read_is_channels_first_float32(tmp_path):
+    stereo = np.stack([sine(440)[0], -0.25 * np.ones(int(0.5 * RATE), np.float32)])
+    path = put(tmp_path, "st.wav", stereo, subtype="FLOAT")
+    audio, rate = read_audio(path)
+    assert rate == RATE and audio.dtype == np.float32 and audio.shape == stereo.shape
+    np.testing.assert_array_equal(audio, stereo)
+
+
+@pytest.mark.parametrize("case", ["missing", "garbage", "empty_bytes", "zero_frames", "three_channels", "nan", "m4a"])
+def test_read_errors_name_the_file(tmp_path, case):
+    path = tmp_path / f"bad_{case}.wav"
+    if case == "garbage":
+        path.write_bytes(b"this is not audio at all" * 10)
+    elif case == "empty_bytes":
+        path.write_bytes(b"")
+    elif case == "zero_frames":
+        sf.write(path, np.zeros((0, 1)), RATE)
+    elif case == "three_channels":
+        put(tmp_path, path.name, sine(100, channels=3))
+    elif case == "nan":
+        x = sine(100)
+        x[0, 10] = np.nan
+        put(tmp_path, path.name, x, subtype="FLOAT")
+    elif case == "m4a":
+        path = tmp_path / "bad_m4a.m4a"
+        path.write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    with pytest.raises(AudioInputError) as info:
+        read_audio(path)
+    message = str(info.value)
+    assert path.name in message and "expected" in message and "fix" in message
+    expected_words = {
+        "garbage": "FLAC", "empty_bytes": "0 bytes", "zero_frames": "0 frames", "three_channels": "3 channels",
+        "nan": "NaN", "m4a": "convert", "missing": "nothing",
+    }
+    assert expected_words[case] in message
+
+
+# --- write_audio ------------------------------------------------------------------------------------------------
+
+
+def test_wav24_and_flac_round_trip_within_half_an_lsb(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (2, 20000))
+    x[:, :4] = [[1.0, -1.0, 0.0, 2**-24], [0.5, -0.5, 2**-23, -(2**-23)]]
+    for name, fmt in [("a.wav", "wav24"), ("a.flac", "flac")]:
+        report = write_audio(tmp_path / name, x, RATE, format=fmt)
+        y, rate = read_audio(tmp_path / name)
+        info = sf.info(tmp_path / name)
+        assert rate == RATE and info.subtype == "PCM_24" and report.frames == 20000 and report.clipped_samples == 0
+        error = np.abs(y - x)
+        error[0, 0] -= 2**-23  # +1.0 maps to the largest code, one LSB below
+        assert error.max() <= 2**-24 + 1e-12
+
+
+def test_float32_is_exact_and_never_clipped(tmp_path):
+    x = np.random.default_rng(2).normal(0, 1.5, (2, 5000)).astype(np.float32)
+    report = write_audio(tmp_path / "f.wav", torch.from_numpy(x), RATE, format="float32")
+    y, _ = read_audio(tmp_path / "f.wav")
+    np.testing.assert_array_equal(y, x)
+    assert report.clipped_samples == 0 and report.peak == pytest.approx(np.abs(x).max()) and report.peak > 1
+
+
+def test_wav16_tpdf_dither_error_is_unbiased_with_the_tpdf_level(tmp_path):
+    lsb = 2.0**-15
+    n = 1 << 18
+    x = sine(997, seconds=n / RATE, amplitude=0.5, channels=2).astype(np.float64)
+    write_audio(tmp_path / "d.wav", x, RATE, format="wav16")
+    y, _ = read_audio(tmp_path / "d.wav")
+    assert sf.info(tmp_path / "d.wav").subtype == "PCM_16"
+    error = (y - x) / lsb
+    # Rounding (variance 1/12) plus triangular dither (variance 1/6): total RMS 1/2 LSB, zero mean.
+    assert np.sqrt(np.mean(error**2)) == pytest.approx(0.5, rel=0.02)
+    assert abs(error.mean()) < 4 * 0.5 / np.sqrt(error.size)
+    assert np.abs(error).max() <= 1.5 + 1e-9
+
+
+def test_wav16_dither_linearises_a_level_below_one_lsb(tmp_path):
+    lsb = 2.0**-15
+    x = np.full((1, 100000), 0.3 * lsb)
+    write_audio(tmp_path / "small.wav", x, RATE, format="wav16")
+    y, _ = read_audio(tmp_path / "small.wav")
+    assert y.mean() / lsb == pytest.approx(0.3, abs=0.01)  # rounding without dither would give exactly 0
+
+
+def test_wav16_is_deterministic_per_seed(tmp_path):
+    x = sine(300, channels=2)
+    write_audio(tmp_path / "a.wav", x, RATE, format="wav16")
+    write_audio(tmp_path / "b.wav", x, RATE, format="wav16")
+    write_audio(tmp_path / "c.wav", x, RATE, format="wav16", seed=7)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    assert (tmp_path / "a.wav").read_bytes() != (tmp_path / "c.wav").read_bytes()
+
+
+def test_pcm_saturates_and_counts_clipped_samples(tmp_path):
+    x = np.array([[0.5, 1.5, -2.0, 1.0, -1.0, 1.0001]])
+    report = write_audio(tmp_path / "c.wav", x, RATE)
+    y, _ = sf.read(tmp_path / "c.wav", dtype="int32", always_2d=True)
+    assert report.clipped_samples == 3 and report.peak == 2.0
+    assert (y[:, 0] >> 8).tolist() == [2**22, 2**23 - 1, -(2**23), 2**23 - 1, -(2**23), 2**23 - 1]
+
+
+def test_write_keeps_umask_permissions_and_leaves_no_temp(tmp_path):
+    write_audio(tmp_path / "p.wav", sine(100), RATE)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.wav").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert os.listdir(tmp_path) == ["p.wav"]
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_failed_write_leaves_old_file_intact_and_no_temp(tmp_path, monkeypatch, existing):
+    target = tmp_path / "mix.wav"
+    if existing:
+        write_audio(target, sine(100), RATE)
+        before = target.read_bytes()
+    original = sf.SoundFile.write
+    calls = []
+
+    def write_then_fail(self, data):
+        calls.append(len(data))
+        if len(calls) == 2:  # one block is on disk already: fail mid-file
+            raise OSError(28, "No space left on device")
+        return original(self, data)
+
+    monkeypatch.setattr(audio_io, "_BLOCK_FRAMES", 1024)
+    monkeypatch.setattr(sf.SoundFile, "write", write_then_fail)
+    with pytest.raises(OutputError, match="mix.wav.*unchanged"):
+        write_audio(target, sine(200, seconds=1.0), RATE)
+    assert len(calls) == 2
+    assert os.listdir(tmp_path) == (["mix.wav"] if existing else [])
+    if existing:
+        assert target.read_bytes() == before
+
+
+def test_interrupted_write_removes_temp(tmp_path, monkeypatch):
+    def interrupt(self, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sf.SoundFile, "write", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_audio(tmp_path / "x.wav", sine(100), RATE)
+    assert os.listdir(tmp_path) == []
+
+
+def test_protected_input_is_refused(tmp_path):
+    source = put(tmp_path, "vox.wav", sine(220))
+    before = source.read_bytes()
+    session = load_session(tmp_path)
+    (tmp_path / "sub").mkdir()
+    for target in (source, tmp_path / "sub" / ".." / "vox.wav"):
+        with pytest.raises(OutputError, match="vox.wav.*input"):
+            write_audio(target, sine(100), RATE, protect=session.input_paths())
+    link = tmp_path / "link.wav"
+    link.symlink_to(source)
+    with pytest.raises(OutputError, match="input"):
+        write_audio(link, sine(100), RATE, protect={str(source)})
+    assert source.read_bytes() == before
+
+
+def test_read_only_file_is_not_replaced(tmp_path):
+    target = put(tmp_path, "final.wav", sine(100))
+    target.chmod(0o444)
+    with pytest.raises(OutputError, match="final.wav.*read-only"):
+        write_audio(target, sine(200), RATE)
+    assert read_audio(target)[0].shape == (1, RATE // 2)
+
+
+@pytest.mark.parametrize(
+    "target, audio, kwargs, words",
+    [
+        ("nofolder/x.wav", np.zeros((1, 10)), {}, "nofolder"),
+        ("x.wav", np.zeros((10, 2)), {}, "transpose"),
+        ("x.wav", np.zeros(10), {}, "(channels, samples)"),
+        ("x.wav", np.zeros((1, 10), np.int16), {}, "float"),
+        ("x.wav", np.array([[0.0, np.inf]]), {}, "NaN/inf"),
+        ("x.wav", np.zeros((1, 10)), {"format": "mp3"}, "format"),
+        ("x.flac", np.zeros((1, 10)), {"format": "wav24"}, ".wav"),
+        ("x.wav", np.zeros((1, 10)), {"sample_rate": 0}, "sample_rate"),
+    ],
+)
+def test_write_errors(tmp_path, target, audio, kwargs, words):
+    kwargs = {"sample_rate": RATE, **kwargs}
+    with pytest.raises(OutputError) as info:
+        write_audio(tmp_path / target, audio, **kwargs)
+    assert words in str(info.value) and Path(target).name in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+# --- load_session -----------------------------------------------------------------------------------------------
+
+
+def warning_codes(session: Session) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for w in session.warnings:
+        found.setdefault(w.track, set()).add(w.code)
+    return found
+
+
+def test_folder_is_sorted_naturally_and_ignores_other_files(tmp_path):
+    for name in ["10_vox.wav", "2_bass.flac", "1_kick.aiff"]:
+        put(tmp_path, name, sine(100), subtype="PCM_24")
+    (tmp_path / "notes.txt").write_text("not audio")
+    put(tmp_path, ".hidden.wav", sine(100))
+    (tmp_path / "sub").mkdir()
+    put(tmp_path / "sub", "0_deep.wav", sine(100))
+    seen = []
+    session = load_session(tmp_path, progress=lambda done, total, name: seen.append((done, total, name)))
+    assert session.names() == ["1_kick", "2_bass", "10_vox"]
+    assert seen == [(1, 3, "1_kick"), (2, 3, "2_bass"), (3, 3, "10_vox")]
+    assert session.sample_rate == RATE and session.warnings == []
+    track = session.tracks[0]
+    assert track.audio.dtype == torch.float32 and track.audio.shape == (1, RATE // 2) and track.role is None
+    assert track.path == tmp_path / "1_kick.aiff" and track.original_sample_rate == RATE
+
+
+def test_list_of_files_keeps_order(tmp_path):
+    b = put(tmp_path, "b.wav", sine(100))
+    a = put(tmp_path, "a.wav", sine(200, channels=2))
+    session = load_session([b, str(a)])
+    assert session.names() == ["b", "a"] and session.channel_counts() == [1, 2]
+
+
+def test_load_never_touches_inputs(tmp_path):
+    paths = [put(tmp_path, "a.wav", sine(100)), put(tmp_path, "b.flac", sine(50, seconds=0.3), rate=48000)]
+    before = [(p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_size) for p in paths]
+    load_session(tmp_path)
+    assert [(p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_size) for p in paths] == before
+    assert sorted(os.listdir(tmp_path)) == ["a.wav", "b.flac"]
+
+
+def test_resampling_keeps_length_and_frequency(tmp_path):
+    put(tmp_path, "a_441.wav", sine(440, seconds=1.0))
+    put(tmp_path, "b_441.wav", sine(440, seconds=1.0))
+    put(tmp_path, "c_48k.wav", sine(1000, seconds=1.0, rate=48000), rate=48000)
+    session = load_session(tmp_path)
+    assert session.sample_rate == RATE and session.samples == RATE
+    resampled = session.track("c_48k")
+    assert resampled.original_sample_rate == 48000
+    assert warning_codes(session) == {"c_48k": {"rate_mismatch"}}  # no length warning for equal durations
+    x = resampled.audio[0].double().numpy()
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    peak_hz = np.argmax(spectrum) * RATE / x.size
+    assert peak_hz == pytest.approx(1000, abs=1.0)
+    middle = x[RATE // 4 : 3 * RATE // 4]
+    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=1e-3)
+
+
+def test_session_rate_choice(tmp_path):
+    put(tmp_path, "a.wav", sine(100, rate=48000), rate=48000)
+    put(tmp_path, "b.wav", sine(100), rate=RATE)
+    assert load_session(tmp_path).sample_rate == 48000  # tie: the highest
+    put(tmp_path, "c.wav", sine(100), rate=RATE)
+    assert load_session(tmp_path).sample_rate == RATE  # the most common
+    forced = load_session(tmp_path, sample_rate=96000)
+    assert forced.sample_rate == 96000 and forced.samples == 48000
+    assert {w.code for w in forced.warnings} == {"rate_mismatch"} and len(forced.warnings) == 3
+    with pytest.raises(ParameterError):
+        load_session(tmp_path, sample_rate=44100.5)
+
+
+def test_shorter_tracks_are_padded_with_silence(tmp_path):
+    long = sine(100, seconds=1.0)
+    put(tmp_path, "long.wav", long)
+    put(tmp_path, "short.wav", np.concatenate([sine(100, seconds=0.25), sine(150, seconds=0.25)]))
+    session = load_session(tmp_path)
+    short = session.track("short").audio
+    assert short.shape == (2, RATE)
+    assert torch.all(short[:, RATE // 4 :] == 0) and torch.any(short[:, : RATE // 4] != 0)
+    assert warning_codes(session) == {"short": {"length_mismatch"}}
+    assert "long" in session.warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "code, name, make",
+    [
+        ("silent", "quiet.wav", lambda: sine(100, amplitude=5e-5)),
+        ("clipped", "hot.wav", lambda: np.clip(sine(100, amplitude=2.0), -1, 1)),
+        ("dc_offset", "dc.wav", lambda: sine(100, amplitude=0.3) + 0.05),
+        ("mono_as_stereo", "dual.wav", lambda: sine(100, channels=2)),
+        ("lossy_source", "coded.ogg", lambda: sine(100)),
+        pytest.param(
+            "lossy_source", "coded.mp3", lambda: sine(100),
+            marks=pytest.mark.skipif("MP3" not in sf.available_formats(), reason="libsndfile without MP3"),
+        ),
+    ],
+)
+def test_each_warning_code(tmp_path, code, name, make):
+    put(tmp_path, name, make(), subtype=None)
+    session = load_session(tmp_path)
+    assert {w.code for w in session.warnings} == {code}
+    assert session.warnings[0].track == Path(name).stem and session.warnings[0].message
+
+
+def test_near_misses_do_not_warn(tmp_path):
+    two_clipped = sine(100, amplitude=0.5)
+    two_clipped[0, 100:102] = 1.0  # two full-scale samples are a peak, not clipping
+    put(tmp_path, "peaks.wav", two_clipped, subtype="FLOAT")
+    put(tmp_path, "dc.wav", sine(100, amplitude=0.3) + 0.005)
+    stereo = sine(100, channels=2)
+    stereo[1] *= 0.99  # channels differ by -46 dB re the peak: real stereo
+    put(tmp_path, "wide.wav", stereo)
+    put(tmp_path, "soft.wav", sine(100, amplitude=2e-4))  # -74 dBFS: quiet, not silent
+    assert load_session(tmp_path).warnings == []
+
+
+def test_folder_errors(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(AudioInputError, match=rf"{tmp_path.name}.*\.wav, \.wave, \.flac"):
+        load_session(tmp_path)
+    with pytest.raises(AudioInputError, match="nowhere"):
+        load_session(tmp_path / "nowhere")
+    with pytest.raises(AudioInputError, match="empty list"):
+        load_session([])
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    put(tmp_path, "kick.wav", sine(60))
+    put(tmp_path, "Kick.flac", sine(60))
+    with pytest.raises(AudioInputError, match=r"kick.*twice.*rename"):
+        load_session(tmp_path)
+
+
+def test_a_bad_file_in_a_folder_is_named(tmp_path):
+    put(tmp_path, "good.wav", sine(100))
+    (tmp_path / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    with pytest.raises(AudioInputError, match="phone.m4a"):
+        load_session(tmp_path)
+    (tmp_path / "phone.m4a").unlink()
+    put(tmp_path, "surround.wav", sine(100, channels=6))
+    with pytest.raises(AudioInputError, match="surround.wav.*6 channels"):
+        load_session(tmp_path)
+
+
+def test_stack_duplicates_mono_only_when_asked(tmp_path):
+    put(tmp_path, "a_mono.wav", sine(100))
+    put(tmp_path, "b_stereo.wav", np.stack([sine(100)[0], sine(200)[0]]))
+    session = load_session(tmp_path)
+    with pytest.raises(AudioInputError, match="channels=2"):
+        session.stack()
+    with pytest.raises(AudioInputError, match="b_stereo"):
+        session.stack(channels=1)
+    with pytest.raises(ParameterError):
+        session.stack(channels=3)
+    stacked = session.stack(channels=2)
+    assert stacked.shape == (2, 2, session.samples)
+    assert torch.equal(stacked[0, 0], stacked[0, 1]) and torch.equal(stacked[0, 0], session.tracks[0].audio[0])
+    assert torch.equal(stacked[1], session.tracks[1].audio)
+
+
+def test_session_refuses_inconsistent_tracks():
+    one = Track("a", Path("a.wav"), torch.zeros(1, 10), RATE)
+    with pytest.raises(AudioInputError, match="one length"):
+        Session([one, Track("b", Path("b.wav"), torch.zeros(1, 11), RATE)], RATE)
+    with pytest.raises(AudioInputError, match="twice"):
+        Session([one, Track("A", Path("x/A.wav"), torch.zeros(2, 10), RATE)], RATE)
+    with pytest.raises(AudioInputError, match="channels"):
+        Track("c", Path("c.wav"), torch.zeros(3, 10), RATE)
+
+
+@pytest.mark.skipif(not DEMO.is_dir(), reason="demo stems not present")
+def test_demo_stems():
+    session = load_session(DEMO)
+    assert len(session.tracks) == 12 and session.sample_rate == 44100
+    assert session.samples == 15 * 44100
+    assert session.stack(channels=2).shape == (12, 2, 15 * 44100)
