@@ -1,6 +1,7 @@
 """Audio in and out: read and check files, build a Session, write files atomically."""
 
 from mixdown.audio.io import (
+    AudioWriter,
     AUDIO_EXTENSIONS,
     LOSSY_EXTENSIONS,
     WRITE_FORMATS,

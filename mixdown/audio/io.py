@@ -21,6 +21,7 @@ __all__ = [
     "read_audio",
     "read_audio_info",
     "write_audio",
+    "AudioWriter",
     "WriteReport",
     "AudioInfo",
     "AUDIO_EXTENSIONS",
@@ -201,30 +202,84 @@ def write_audio(
         >>> report = write_audio("mix.wav", mix, 44100, protect=session.input_paths())
     """
     path = Path(path)
-    container, subtype, bits, _ = _check_format(path, format)
     data = _as_channels_first(path, audio)
-    _check_destination(path, protect)
-    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
-        raise OutputError(f"{path}: expected a positive integer sample_rate in Hz, found {sample_rate!r}")
+    with AudioWriter(path, sample_rate, data.shape[0], format, protect, seed) as writer:
+        writer.write(data)
+    return writer.report
 
-    tmp = _create_temp(path)
-    try:
-        with open(tmp, "r+b") as handle:
-            with sf.SoundFile(handle, "w", int(sample_rate), data.shape[0], subtype, format=container) as snd:
-                clipped, peak = _write_blocks(snd, data, bits, np.random.default_rng(seed))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except (OSError, sf.SoundFileError) as exc:
-        _remove_quietly(tmp)
-        raise OutputError(
-            f"{path}: expected to write the file, found an error while writing ({exc}); the previous file, if any, "
-            "is unchanged; fix: check free disk space and permissions"
-        ) from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    return WriteReport(path, data.shape[1], clipped, peak)
+
+class AudioWriter:
+    """Write audio block by block, atomically: a hidden temp file that replaces ``path`` only on success.
+
+    Use as a context manager; leaving the block with an exception removes the temp file and leaves any existing
+    ``path`` untouched. Arguments are those of :func:`write_audio` without the audio; ``channels`` is 1 or 2.
+    After the block, :attr:`report` holds the :class:`WriteReport`.
+
+    Example:
+        >>> with AudioWriter("mix.wav", 44100, 2) as writer:
+        ...     for block in blocks:
+        ...         writer.write(block)  # (2, n) float
+    """
+
+    def __init__(self, path, sample_rate: int, channels: int, format: str = "wav24", protect=None, seed: int = 0):
+        self.path = Path(path)
+        self.container, self.subtype, self.bits, _ = _check_format(self.path, format)
+        _check_destination(self.path, protect)
+        if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
+            raise OutputError(f"{self.path}: expected a positive integer sample_rate in Hz, found {sample_rate!r}")
+        if channels not in (1, 2):
+            raise OutputError(f"{self.path}: expected 1 or 2 channels, found {channels}")
+        self.sample_rate, self.channels = int(sample_rate), channels
+        self.rng = np.random.default_rng(seed)
+        self.frames = self.clipped = 0
+        self.peak = 0.0
+        self.report: WriteReport | None = None
+
+    def __enter__(self) -> "AudioWriter":
+        self.tmp = _create_temp(self.path)
+        try:
+            self.handle = open(self.tmp, "r+b")
+            self.snd = sf.SoundFile(self.handle, "w", self.sample_rate, self.channels, self.subtype, format=self.container)
+        except BaseException as exc:
+            _remove_quietly(self.tmp)
+            raise self._failed(exc) from exc
+        return self
+
+    def write(self, block) -> None:
+        """Append ``(channels, n)`` float audio."""
+        data = _as_channels_first(self.path, block)
+        if data.shape[0] != self.channels:
+            raise OutputError(f"{self.path}: expected {self.channels} channel(s) per block, found {data.shape[0]}")
+        try:
+            clipped, peak = _write_blocks(self.snd, data, self.bits, self.rng)
+        except (OSError, sf.SoundFileError) as exc:
+            raise self._failed(exc) from exc
+        self.frames += data.shape[1]
+        self.clipped += clipped
+        self.peak = max(self.peak, peak)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.snd.close()
+            if exc_type is None:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+            self.handle.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+                self.report = WriteReport(self.path, self.frames, self.clipped, self.peak)
+        except (OSError, sf.SoundFileError) as err:
+            _remove_quietly(self.tmp)
+            raise self._failed(err) from err
+        finally:
+            if exc_type is not None:
+                _remove_quietly(self.tmp)
+
+    def _failed(self, exc: BaseException) -> OutputError:
+        return OutputError(
+            f"{self.path}: expected to write the file, found an error while writing ({exc}); the previous file, "
+            "if any, is unchanged; fix: check free disk space and permissions"
+        )
 
 
 def _check_format(path: Path, format: str) -> tuple[str, str, int | None, tuple[str, ...]]:
