@@ -88,7 +88,7 @@ def render_recipe(
     peak = float(np.abs(audio).max(initial=0.0))
     return RenderResult(
         writer.report.path, rate, writer.report.frames, float(loudness),
-        20 * np.log10(max(peak, 1e-12)), writer.report.clipped, len(recipe.tracks),
+        20 * np.log10(max(peak, 1e-12)), writer.report.clipped_samples, len(recipe.tracks),
     )
 
 

@@ -47,14 +47,17 @@ def test_a_thousand_draws_with_range_edges_stay_finite(name):
     proc = PROCESSORS[name]
     cfg = settings(proc)
     g = torch.Generator().manual_seed(2)
-    params = {k: v.requires_grad_() for k, v in random_params(proc, 1000, g).items()}
-    x = signal(1000, cfg["channels"], 256, g).requires_grad_()
-    y = proc.fn(x, cfg["sample_rate"], **params)
-    assert torch.isfinite(y).all()
-    y.square().sum().backward()
-    for k, v in params.items():
-        assert torch.isfinite(v.grad).all(), f"{name}.{k}: non-finite gradient"
-    assert torch.isfinite(x.grad).all()
+    for _ in range(4):  # 4 x 250 draws: bounded memory for processors with long impulse responses
+        params = {k: (v.requires_grad_() if proc.table[k].differentiable else v)
+                  for k, v in random_params(proc, 250, g).items()}
+        x = signal(250, cfg["channels"], 256, g).requires_grad_()
+        y = proc.fn(x, cfg["sample_rate"], **params)
+        assert torch.isfinite(y).all()
+        y.square().sum().backward()
+        for k, v in params.items():
+            if v.requires_grad:
+                assert torch.isfinite(v.grad).all(), f"{name}.{k}: non-finite gradient"
+        assert torch.isfinite(x.grad).all()
 
 
 @pytest.mark.parametrize("name", NAMES)

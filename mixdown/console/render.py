@@ -149,10 +149,14 @@ class Console:
         return levels
 
     def parameters(self) -> Iterator[torch.Tensor]:
-        """Every numeric parameter tensor (processor parameters and send levels), for optimisation."""
+        """Every differentiable parameter tensor (processor parameters and send levels), for optimisation.
+
+        Parameters marked non-differentiable in their table (a reverb seed, a look-ahead in whole samples) are
+        structure, not knobs, and are left out.
+        """
         for g in (*self.track_groups, *self.bus_groups, *self.return_groups, self.master_group):
             for s in g.steps:
-                yield from s.numeric.values()
+                yield from (v for k, v in s.numeric.items() if s.processor.table[k].differentiable)
             if g.send_db is not None and g.send_db.numel():
                 yield g.send_db
 

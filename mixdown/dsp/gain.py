@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from mixdown.dsp.params import Param, ParamTable
@@ -22,8 +24,8 @@ POLARITY_PARAMS = ParamTable(
 
 
 def db_to_amplitude(db: torch.Tensor) -> torch.Tensor:
-    """Decibels to linear amplitude: ``10 ** (db / 20)``."""
-    return torch.pow(10.0, db / 20.0)
+    """Decibels to linear amplitude: ``10 ** (db / 20)`` (as one ``exp``, faster than ``pow`` on long signals)."""
+    return torch.exp(db * (math.log(10.0) / 20.0))
 
 
 def gain(x: torch.Tensor, sample_rate: float, gain_db=0.0) -> torch.Tensor:

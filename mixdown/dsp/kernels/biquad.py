@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import torch
 
+from mixdown.dsp.kernels import small_work_single_thread
 from mixdown.errors import ParameterError
 
 __all__ = ["sosfilt", "torch_sosfilt", "zero_state"]
@@ -103,7 +104,8 @@ def _run_forward(x: torch.Tensor, sos: torch.Tensor, zi: torch.Tensor, save: boo
     y = np.empty_like(x_np)
     zf = np.empty_like(zi_np)
     stages = np.empty((sos.shape[1], rows, n_samples) if save else (0, 0, 0), dtype=x_np.dtype)
-    _forward_kernel(x_np, sos_np, channels, zi_np, y, zf, stages, save)
+    with small_work_single_thread(x_np.size):
+        _forward_kernel(x_np, sos_np, channels, zi_np, y, zf, stages, save)
     y_t = torch.from_numpy(y).reshape(batch, channels, n_samples)
     zf_t = torch.from_numpy(zf).reshape(batch, channels, sos.shape[1], 2)
     return y_t, zf_t, stages, y
@@ -133,7 +135,8 @@ class _SosFilt(torch.autograd.Function):
         grad_x = np.empty((rows, n_samples), dtype=ctx.y_np.dtype)
         grad_sos = np.empty((rows, sos.shape[1], 6))
         sos_np = sos.detach().to(torch.float64).contiguous().numpy()
-        _backward_kernel(g, sos_np, channels, ctx.stages, ctx.y_np, grad_x, grad_sos)
+        with small_work_single_thread(g.size):
+            _backward_kernel(g, sos_np, channels, ctx.stages, ctx.y_np, grad_x, grad_sos)
         gx = torch.from_numpy(grad_x).reshape(batch, channels, n_samples) if ctx.needs_input_grad[0] else None
         gs = None
         if ctx.needs_input_grad[1]:

@@ -20,6 +20,8 @@ import numba
 import numpy as np
 import torch
 
+from mixdown.dsp.kernels import small_work_single_thread
+
 __all__ = ["smooth_gain", "time_to_coefficient"]
 
 
@@ -83,7 +85,8 @@ class _SmoothGain(torch.autograd.Function):
         au = alpha_up.detach().to(torch.float64).contiguous().numpy()
         out = np.empty_like(t)
         gf = np.empty(batch * channels)
-        _forward_kernel(t, ad, au, channels, np.zeros(batch * channels), out, gf)
+        with small_work_single_thread(t.size):
+            _forward_kernel(t, ad, au, channels, np.zeros(batch * channels), out, gf)
         ctx.arrays = (t, out, ad, au)
         ctx.shape = target.shape
         return torch.from_numpy(out).reshape(batch, channels, n).to(target.dtype)
@@ -96,7 +99,8 @@ class _SmoothGain(torch.autograd.Function):
         grad_t = np.empty_like(t)
         grad_ad = np.empty(batch * channels)
         grad_au = np.empty(batch * channels)
-        _backward_kernel(g, t, out, ad, au, channels, grad_t, grad_ad, grad_au)
+        with small_work_single_thread(g.size):
+            _backward_kernel(g, t, out, ad, au, channels, grad_t, grad_ad, grad_au)
         dtype = grad_out.dtype
         gt = torch.from_numpy(grad_t).reshape(batch, channels, n).to(dtype)
         gad = torch.from_numpy(grad_ad).reshape(batch, channels).sum(1).to(dtype)
@@ -149,9 +153,10 @@ def smooth_gain(
     g0 = np.zeros(batch * channels) if state is None else state.to(torch.float64).reshape(-1).numpy().copy()
     out = np.empty_like(t)
     gf = np.empty(batch * channels)
-    _forward_kernel(
-        t, alpha_down.detach().to(torch.float64).numpy(), alpha_up.detach().to(torch.float64).numpy(), channels, g0, out, gf
-    )
+    with small_work_single_thread(t.size):
+        _forward_kernel(
+                t, alpha_down.detach().to(torch.float64).numpy(), alpha_up.detach().to(torch.float64).numpy(), channels, g0, out, gf
+        )
     y = torch.from_numpy(out).reshape(batch, channels, n).to(target_db.dtype)
     return y, torch.from_numpy(gf).reshape(batch, channels)
 
