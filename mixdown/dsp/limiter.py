@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mixdown.dsp.kernels import small_work_single_thread
+from mixdown.dsp.kernels import small_work_single_thread, use_torch_path
 from mixdown.dsp.kernels.envelope import smooth_gain, time_to_coefficient
 from mixdown.dsp.params import Param, ParamTable
 from mixdown.dsp.registry import Processor, register
@@ -242,7 +242,7 @@ class _LinkedPeaks(torch.autograd.Function):
 
 def _linked_peaks(x_ext: torch.Tensor) -> torch.Tensor:
     """Linked inter-sample peak per sample (see :func:`_torch_linked_peaks`); numba on CPU, torch elsewhere."""
-    if x_ext.device.type == "cpu":
+    if not use_torch_path(x_ext):
         return _LinkedPeaks.apply(x_ext)
     return _torch_linked_peaks(x_ext)
 
@@ -362,7 +362,7 @@ class _SlidingMin(torch.autograd.Function):
 
 def _sliding_min(v: torch.Tensor, width: int) -> torch.Tensor:
     """Sliding minimum over ``width`` samples of ``v`` ``(rows, samples)`` -> ``(rows, samples - width + 1)``."""
-    if v.device.type == "cpu":
+    if not use_torch_path(v):
         return _SlidingMin.apply(v, width)
     return _torch_sliding_min(v, width)
 

@@ -11,7 +11,9 @@ import numba
 # once: callers that render concurrently (a web server) run renders in one worker thread or in processes.
 numba.config.THREADING_LAYER = "workqueue"
 
-__all__ = ["small_work_single_thread", "PARALLEL_MIN_SAMPLES"]
+__all__ = ["small_work_single_thread", "PARALLEL_MIN_SAMPLES", "use_torch_path", "torch_path_only"]
+
+_FORCE_TORCH = False
 
 # Below this many samples of work, one thread beats waking numba's pool (which costs up to milliseconds per
 # call on a busy machine and would make short-block streaming and gradchecks crawl).
@@ -30,3 +32,21 @@ def small_work_single_thread(samples: int):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def use_torch_path(x) -> bool:
+    """True where a kernel must run its plain-torch path: tensors off the CPU (CUDA), or inside
+    :func:`torch_path_only`."""
+    return _FORCE_TORCH or x.device.type != "cpu"
+
+
+@contextlib.contextmanager
+def torch_path_only():
+    """Run every kernel's plain-torch path, even on CPU tensors: how the tests check, without a GPU, that the
+    code CUDA runs gives the same samples and gradients as the compiled kernels."""
+    global _FORCE_TORCH
+    previous, _FORCE_TORCH = _FORCE_TORCH, True
+    try:
+        yield
+    finally:
+        _FORCE_TORCH = previous

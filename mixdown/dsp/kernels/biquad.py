@@ -21,7 +21,7 @@ import numba
 import numpy as np
 import torch
 
-from mixdown.dsp.kernels import small_work_single_thread
+from mixdown.dsp.kernels import small_work_single_thread, use_torch_path
 from mixdown.errors import ParameterError
 
 __all__ = ["sosfilt", "torch_sosfilt", "zero_state"]
@@ -167,7 +167,7 @@ def sosfilt(
             f"sosfilt: expected x (batch, channels, samples) and sos (batch, sections, 6), "
             f"found x {tuple(x.shape)} and sos {tuple(sos.shape)}"
         )
-    if x.device.type != "cpu":
+    if use_torch_path(x):
         return torch_sosfilt(x, sos, state)
     if state is None:
         return _SosFilt.apply(x, sos)

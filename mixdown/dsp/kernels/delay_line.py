@@ -43,6 +43,8 @@ import numba
 import numpy as np
 import torch
 
+from mixdown.dsp.kernels import use_torch_path
+
 from mixdown.errors import ParameterError
 
 __all__ = ["delay_line", "torch_delay_line", "history_length"]
@@ -256,7 +258,7 @@ def delay_line(
     backward on CPU, autograd elsewhere); batched; streaming via ``state``; deterministic.
     """
     _check(x, delay_samples, feedback, damping)
-    if x.device.type != "cpu":
+    if use_torch_path(x):
         return torch_delay_line(x, delay_samples, feedback, damping, state)
     history, wet0 = _initial_state(x, delay_samples, state)
     inputs = (x, delay_samples, feedback, damping, history, wet0)

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import torch
 
-from mixdown.dsp.kernels import small_work_single_thread
+from mixdown.dsp.kernels import small_work_single_thread, use_torch_path
 
 __all__ = ["smooth_gain", "time_to_coefficient"]
 
@@ -142,7 +142,7 @@ def smooth_gain(
     """
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (target_db, alpha_down, alpha_up))
     zero = state is None or not bool(state.any())
-    if target_db.device.type != "cpu" or (needs_grad and not zero):
+    if use_torch_path(target_db) or (needs_grad and not zero):
         init = torch.zeros(target_db.shape[:2], dtype=torch.float64, device=target_db.device) if state is None else state
         return _torch_smooth(target_db, alpha_down, alpha_up, init)
     if needs_grad:
