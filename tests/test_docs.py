@@ -18,3 +18,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert command in readme
     assert command in (ROOT / ".ci" / "run").read_text()
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+
+
+def test_readme_python_example_runs(monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["y"].shape == (8, 1, 44100)
+    assert all(p.requires_grad for p in namespace["console"].parameters())
