@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from mixdown.audio import AudioWriter, load_session, read_audio
+from mixdown.audio import AudioWriter, BlockReader, read_audio
 from mixdown.console import Console, Recipe
 from mixdown.errors import RecipeError
 
@@ -57,30 +57,23 @@ def render_recipe(
         recipe: a recipe file (its ``tracks[i].source`` paths are relative to it) or a loaded :class:`Recipe`.
         output: the mix file to write (atomically); never one of the inputs.
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
-        block_seconds: streaming block length; memory stays bounded for any song length.
+        block_seconds: streaming block length: sources are read from disk block by block, so memory stays
+            bounded for any song length.
         progress: optional callback ``(frames_done, frames_total, stage)``.
     Returns:
         :class:`RenderResult` with the written path and its measured loudness and peak.
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.load(recipe)
     sources = _sources(recipe)
-    session = load_session(sources, sample_rate=recipe.sample_rate)
-    console = Console(recipe, session.sample_rate, session.channel_counts())
-    total = session.samples
-    block = max(1, int(block_seconds * session.sample_rate))
-
-    def blocks() -> Iterator[list[torch.Tensor]]:
-        for start in range(0, total, block):
-            yield [t.audio[:, start : start + block] for t in session.tracks]
-
     done = 0
-    with AudioWriter(output, session.sample_rate, 2, format, protect=session.input_paths()) as writer:
-        with torch.no_grad():
-            for mix in console.render_blocks(blocks()):
+    with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * (recipe.sample_rate or 44100)))) as reader:
+        console = Console(recipe, reader.sample_rate, reader.channel_counts)
+        with AudioWriter(output, reader.sample_rate, 2, format, protect=sources) as writer, torch.no_grad():
+            for mix in console.render_blocks(reader):
                 writer.write(mix)
                 done += mix.shape[-1]
                 if progress:
-                    progress(done, total, "rendering")
+                    progress(done, reader.frames, "rendering")
     audio, rate = read_audio(writer.report.path)
     import pyloudnorm
 

@@ -1,22 +1,27 @@
 """Audio in and out: read and check files, build a Session, write files atomically."""
 
 from mixdown.audio.io import (
-    AudioWriter,
     AUDIO_EXTENSIONS,
     LOSSY_EXTENSIONS,
     WRITE_FORMATS,
     AudioInfo,
+    AudioWriter,
     WriteReport,
+    audio_info,
     read_audio,
     read_audio_info,
     write_audio,
 )
 from mixdown.audio.session import WARNING_CODES, LoadWarning, Session, Track, load_session
+from mixdown.audio.stream import BlockReader
 
 __all__ = [
     "read_audio",
     "read_audio_info",
+    "audio_info",
     "write_audio",
+    "AudioWriter",
+    "BlockReader",
     "WriteReport",
     "AudioInfo",
     "load_session",

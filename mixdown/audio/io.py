@@ -20,6 +20,7 @@ from mixdown.errors import AudioInputError, OutputError
 __all__ = [
     "read_audio",
     "read_audio_info",
+    "audio_info",
     "write_audio",
     "AudioWriter",
     "WriteReport",
@@ -106,20 +107,40 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return audio, info.sample_rate
 
 
-def read_audio_info(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
-    """``read_audio`` that also returns the header (format, subtype) for load-time checks."""
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """The checked header of an audio file, without reading its samples.
+
+    Raises:
+        AudioInputError: as :func:`read_audio`, except for NaN/inf samples (which only a full read finds).
+    """
     path = Path(path)
     _check_input_file(path)
     try:
         with sf.SoundFile(str(path), mode="r") as snd:
             info = AudioInfo(snd.samplerate, snd.channels, snd.frames, snd.format, snd.subtype)
-            _check_channels(path, info.channels)
-            data = snd.read(dtype="float32", always_2d=True)
     except sf.SoundFileError as exc:
         raise AudioInputError(
             f"{path}: expected an audio file libsndfile can decode ({READABLE_FORMATS}), found one it cannot "
             f"read ({exc}); fix: {_convert_fix(path)}"
         ) from None
+    _check_channels(path, info.channels)
+    if info.frames == 0:
+        raise AudioInputError(
+            f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
+            "fix: export the track again or remove the file"
+        )
+    return info
+
+
+def read_audio_info(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
+    """``read_audio`` that also returns the header (format, subtype) for load-time checks."""
+    path = Path(path)
+    info = audio_info(path)
+    try:
+        with sf.SoundFile(str(path), mode="r") as snd:
+            data = snd.read(dtype="float32", always_2d=True)
+    except sf.SoundFileError as exc:
+        raise AudioInputError(f"{path}: expected readable audio, found a decoding error ({exc}); fix: {_convert_fix(path)}") from None
     if data.shape[0] == 0:
         raise AudioInputError(
             f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
