@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
 from mixdown.dsp.docs import processors_markdown
+from mixdown.errors import RecipeError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +31,29 @@ def test_readme_python_example_runs(monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["y"].shape == (8, 1, 44100)
     assert all(p.requires_grad for p in namespace["console"].parameters())
+
+
+def test_recipe_json_schema_is_up_to_date_and_agrees_with_the_validator():
+    import copy
+    import json
+
+    import jsonschema
+
+    from mixdown.console import Recipe
+    from mixdown.console.schema import recipe_json_schema
+
+    schema = recipe_json_schema()
+    assert json.loads((ROOT / "docs" / "recipe.schema.json").read_text()) == schema, \
+        "regenerate: python -m mixdown.console.schema > docs/recipe.schema.json"
+    demo = json.loads((ROOT / "mixdown" / "assets" / "demo" / "saber-finalstep" / "recipe.json").read_text())
+    jsonschema.validate(demo, schema)
+    Recipe.from_dict(demo)
+    for edit in (lambda d: d["tracks"][0]["chain"][0]["params"].update(gain_db=99.0),
+                 lambda d: d["tracks"][0]["chain"].append({"type": "fuzzbox"}),
+                 lambda d: d["master"]["chain"][0]["params"].update(warmth=1)):
+        bad = copy.deepcopy(demo)
+        edit(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+        with pytest.raises(RecipeError):
+            Recipe.from_dict(bad)
