@@ -40,7 +40,6 @@ import json
 import math
 import resource
 import statistics
-import sys
 import time
 from typing import Callable
 

@@ -186,7 +186,7 @@ def test_streaming_with_uneven_blocks_and_changing_mix():
     params = _params(**{k: v for k, v in TWO.items() if k != "mix"})
     sizes = [3, 0, 64, 1, 129, 2500, 7, 4097]
     mixes = [0.2, 0.2, 1.0, 0.5, 0.0, 0.9, 0.3, 0.6]
-    state, start, blocks = None, 0, []
+    state, start = None, 0
     for size, mix in zip(sizes, mixes):
         y, state = reverb_step(x[..., start : start + size], sample_rate, state, mix=mix, **params)
         expected = reverb(x[..., : start + size], sample_rate, mix=mix, **params)[..., start:]

@@ -15,7 +15,7 @@ at the end, so every render is sample-aligned with its inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
@@ -46,7 +46,6 @@ class _Group:
     latency: int
     route: torch.Tensor | None = None  # (group,) destination index: 0 master, 1 + b for bus b
     send_db: torch.Tensor | None = None  # (returns, group) send levels, -inf dB where a strip has no send
-    extra: dict = field(default_factory=dict)
 
 
 def _full_params(step: Step) -> dict:

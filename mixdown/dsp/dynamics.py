@@ -9,6 +9,11 @@ Both processors run the same feed-forward path (Giannoulis, Massberg & Reiss 201
 
 and differ only in the curve and in which ballistic acts while the gain falls: a compressor's gain falls on
 attack, an expander's gain rises on attack (the gate opens). A gate is an expander with a high ratio.
+
+Two implementations of the same numbers: the torch composition below (differentiable; also the CUDA path), and,
+where no gradient is wanted on CPU, one fused compiled pass (``kernels/dynamics_kernel.py``) that does all four
+lines per sample in float64, several times faster. Its gain computer duplicates :func:`_static_gain`; the two must
+agree (``tests/test_dynamics.py`` checks the paths against each other).
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from mixdown.dsp.gain import db_to_amplitude
+from mixdown.dsp.kernels import small_work_single_thread, use_torch_path
+from mixdown.dsp.kernels.dynamics_kernel import dynamics_forward
 from mixdown.dsp.kernels.envelope import smooth_gain, time_to_coefficient
 from mixdown.dsp.params import Choice, Param, ParamTable
 from mixdown.dsp.registry import Processor, register
@@ -37,6 +45,7 @@ __all__ = [
 
 FLOOR_DB = -150.0
 """Detector floor: the level of digital silence, so log10 never sees 0."""
+_FLOOR_AMPLITUDE = 10.0 ** (FLOOR_DB / 20.0)
 
 _STEREO_LINK = Choice(
     "stereo_link",
@@ -79,8 +88,13 @@ def _detect(source: torch.Tensor, linked: bool) -> torch.Tensor:
     if linked and source.shape[1] > 1:
         amplitude = amplitude.amax(dim=1, keepdim=True)
     # clamp_min keeps log10 and its gradient finite on digital silence; it only acts below -150 dB.
-    floor = 10.0 ** (FLOOR_DB / 20.0)
-    return 20.0 * torch.log10(amplitude.clamp_min(floor))
+    return 20.0 * torch.log10(amplitude.clamp_min(_FLOOR_AMPLITUDE))
+
+
+def _knee(slope: torch.Tensor, knee_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(half width W/2, quadratic coefficient -slope / 2W)`` of the soft knee, each ``(batch,)``."""
+    # With W = 0 the knee is empty, so dividing by 1 instead changes nothing.
+    return 0.5 * knee_db, -slope / (2.0 * torch.where(knee_db > 0, knee_db, torch.ones_like(knee_db)))
 
 
 def _static_gain(overshoot_db: torch.Tensor, slope: torch.Tensor, knee_db: torch.Tensor) -> torch.Tensor:
@@ -90,11 +104,10 @@ def _static_gain(overshoot_db: torch.Tensor, slope: torch.Tensor, knee_db: torch
     (Giannoulis et al. 2012, eq. 4, written for the gain instead of the output level). ``overshoot_db`` is how far
     the level lies on the acting side of the threshold: ``level - T`` for a compressor, ``T - level`` for an
     expander; ``slope`` is the gain lost per dB of overshoot.
+
+    ``kernels/dynamics_kernel.py`` computes the same curve per sample for inference: change both together.
     """
-    w = _col(knee_db)
-    half = 0.5 * w
-    # Quadratic coefficient -slope / 2W; with W = 0 the knee is empty, so dividing by 1 instead changes nothing.
-    curvature = -_col(slope) / (2.0 * torch.where(w > 0, w, torch.ones_like(w)))
+    half, curvature = (_col(v) for v in _knee(slope, knee_db))
     # Clamping into the knee leaves the quadratic exact where it is used (inside the knee, and below it where it
     # is 0) and keeps the branch torch.where discards finite, so its gradient never becomes 0 * inf = NaN. The
     # bounds need no gradient: the quadratic is flat at the lower one, and above the upper one it is discarded.
@@ -102,12 +115,20 @@ def _static_gain(overshoot_db: torch.Tensor, slope: torch.Tensor, knee_db: torch
     return torch.where(overshoot_db > half, -_col(slope) * overshoot_db, curvature * (in_knee + half).square())
 
 
+def _compressor_slope(p: dict) -> torch.Tensor:
+    return 1.0 - 1.0 / p["ratio"]
+
+
+def _expander_slope(p: dict) -> torch.Tensor:
+    return p["ratio"] - 1.0
+
+
 def _compressor_curve(level_db: torch.Tensor, p: dict) -> torch.Tensor:
-    return _static_gain(level_db - _col(p["threshold_db"]), 1.0 - 1.0 / p["ratio"], p["knee_db"])
+    return _static_gain(level_db - _col(p["threshold_db"]), _compressor_slope(p), p["knee_db"])
 
 
 def _expander_curve(level_db: torch.Tensor, p: dict) -> torch.Tensor:
-    gain_db = _static_gain(_col(p["threshold_db"]) - level_db, p["ratio"] - 1.0, p["knee_db"])
+    gain_db = _static_gain(_col(p["threshold_db"]) - level_db, _expander_slope(p), p["knee_db"])
     return torch.maximum(gain_db, _col(p["range_db"]))
 
 
@@ -119,10 +140,14 @@ class _Kind:
     table: ParamTable
     curve: Callable[[torch.Tensor, dict], torch.Tensor]  # level dB -> static gain dB, same shape
     attack_lowers_gain: bool
+    # For the fused kernel, what ``curve`` is made of: the overshoot is sign * (level - threshold), the slope
+    # the gain lost per dB of it; the floor of the gain is p["range_db"] where the table has it.
+    sign: float
+    slope: Callable[[dict], torch.Tensor]
 
 
-_COMPRESSOR = _Kind("compressor", COMPRESSOR_PARAMS, _compressor_curve, attack_lowers_gain=True)
-_EXPANDER = _Kind("expander", EXPANDER_PARAMS, _expander_curve, attack_lowers_gain=False)
+_COMPRESSOR = _Kind("compressor", COMPRESSOR_PARAMS, _compressor_curve, True, 1.0, _compressor_slope)
+_EXPANDER = _Kind("expander", EXPANDER_PARAMS, _expander_curve, False, -1.0, _expander_slope)
 
 
 def _check_sidechain(name: str, x: torch.Tensor, sidechain: torch.Tensor, linked: bool) -> None:
@@ -146,6 +171,19 @@ def _check_state(name: str, state: torch.Tensor, shape: tuple[int, int]) -> None
         )
 
 
+def _ballistics(kind: _Kind, p: dict, sample_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(alpha while the gain falls, alpha while it rises)``, ``(batch,)`` float64 each."""
+    # Coefficients in float64: with float32 a 2 s release would lose ~1 % of its 1 - alpha.
+    attack = time_to_coefficient(p["attack_ms"].to(torch.float64), sample_rate)
+    release = time_to_coefficient(p["release_ms"].to(torch.float64), sample_rate)
+    return (attack, release) if kind.attack_lowers_gain else (release, attack)
+
+
+def _wants_grad(x: torch.Tensor, source: torch.Tensor, state, p: dict) -> bool:
+    tensors = [x, source, state, *p.values()]
+    return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+
 def _process(kind: _Kind, x, sample_rate, state, sidechain, params) -> tuple[torch.Tensor, torch.Tensor]:
     """The one implementation behind all four public functions."""
     check_signal(x, kind.name)
@@ -153,24 +191,57 @@ def _process(kind: _Kind, x, sample_rate, state, sidechain, params) -> tuple[tor
     linked = p["stereo_link"] == "linked"
     if sidechain is not None:
         _check_sidechain(kind.name, x, sidechain, linked)
-    level_db = _detect(x if sidechain is None else sidechain.to(x.dtype), linked)
+    source = x if sidechain is None else sidechain.to(x.dtype)
+    rows = 1 if linked else source.shape[1]  # gain rows per batch item
+    if state is not None:
+        _check_state(kind.name, state, (x.shape[0], rows))
+    fused = x.dtype in (torch.float32, torch.float64) and not use_torch_path(x)
+    if fused and not _wants_grad(x, source, state, p):
+        return _process_fused(kind, x, sample_rate, state, source, rows, p)
+    level_db = _detect(source, linked)
     # Smooth relative to the gain at digital silence, so state None means "silence before" (a gate starts
     # closed) while smooth_gain still starts from 0 dB; the ballistics are shift invariant, so this is exact.
     silent_db = kind.curve(level_db.new_full((x.shape[0], 1, 1), FLOOR_DB), p)
     if state is None:
         shift, start = silent_db, None  # the gain after silence depends on the parameters: keep its gradient
     else:
-        _check_state(kind.name, state, (x.shape[0], level_db.shape[1]))
         shift = silent_db.detach()  # a carried gain is a constant
         start = state.to(torch.float64) - shift[..., 0].to(torch.float64)
-    # Coefficients in float64: with float32 a 2 s release would lose ~1 % of its 1 - alpha.
-    attack = time_to_coefficient(p["attack_ms"].to(torch.float64), sample_rate)
-    release = time_to_coefficient(p["release_ms"].to(torch.float64), sample_rate)
-    falling, rising = (attack, release) if kind.attack_lowers_gain else (release, attack)
+    falling, rising = _ballistics(kind, p, sample_rate)
     smoothed_db, end = smooth_gain(kind.curve(level_db, p) - shift, falling, rising, start)
     offset_db = shift + _col(p["makeup_db"]) if "makeup_db" in p else shift
     y = x * db_to_amplitude(smoothed_db.to(x.dtype) + offset_db)
     return y, end + shift[..., 0].detach().to(torch.float64)
+
+
+def _process_fused(kind: _Kind, x, sample_rate, state, source, rows, p) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_process` without gradients on CPU: the same steps in one compiled pass, in float64 throughout.
+
+    The per-batch scalars are computed here in torch, as the differentiable path computes them (in float64 even
+    for a float32 signal); only the per-sample work moves into :func:`dynamics_forward`.
+    """
+    batch = x.shape[0]
+    p = {k: v.to(torch.float64) if isinstance(v, torch.Tensor) else v for k, v in p.items()}
+    shift = kind.curve(torch.full((batch, 1, 1), FLOOR_DB, dtype=torch.float64), p)[:, 0, 0]
+    if state is None:
+        start = torch.zeros(batch * rows, dtype=torch.float64)
+    else:
+        start = (state.to(torch.float64) - shift[:, None]).reshape(-1)
+    falling, rising = _ballistics(kind, p, sample_rate)
+    slope = kind.slope(p)
+    half_knee, curvature = _knee(slope, p["knee_db"])
+    floor_db = p["range_db"] if "range_db" in p else torch.full_like(shift, -torch.inf)
+    offset_db = shift + p["makeup_db"] if "makeup_db" in p else shift
+    scalars = (p["threshold_db"], slope, half_knee, curvature, floor_db, shift, offset_db, falling, rising, start)
+    y = torch.empty(x.shape, dtype=x.dtype)
+    end = np.empty(batch * rows)
+    with small_work_single_thread(x.numel()):
+        dynamics_forward(
+            x.detach().contiguous().numpy(), source.detach().contiguous().numpy(), _FLOOR_AMPLITUDE,
+            kind.sign, *(v.detach().contiguous().numpy() for v in scalars), y.numpy(), end,
+        )
+    return y, torch.from_numpy(end).reshape(batch, rows)
+
 
 def compressor_step(
     x: torch.Tensor,
