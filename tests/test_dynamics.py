@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numba
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from mixdown.dsp import dynamics
 from mixdown.dsp.dynamics import (
     COMPRESSOR_PARAMS,
     EXPANDER_PARAMS,
@@ -17,6 +19,7 @@ from mixdown.dsp.dynamics import (
     expander,
     expander_step,
 )
+from mixdown.dsp.kernels import torch_path_only
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import AudioInputError, ParameterError
 
@@ -391,3 +394,130 @@ def test_bad_sidechain_and_state_raise():
         compressor(x, SR, sidechain=torch.zeros(1, 3, 16), stereo_link="independent")
     with pytest.raises(ParameterError, match="state"):
         compressor_step(x, SR, torch.zeros(1, 1, dtype=torch.float64), stereo_link="independent")
+
+
+# ---- the fused inference kernel against the differentiable torch composition -----------------------------------
+
+@contextlib.contextmanager
+def differentiable_path():
+    """Run the torch composition (the training and CUDA path) even where no gradient is wanted."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dynamics, "_wants_grad", lambda *args: True)
+        yield
+
+
+def random_params(kind: str, rng: np.random.Generator, batch: int = 3) -> dict:
+    """float32-exact ``(batch,)`` parameters: row 0 at the hard edges (knee 0, attack 0, highest ratio, range
+    floor), row 1 at ratio 1 with the widest knee, the rest random (edges 40 % of the time)."""
+    table = PROCS[kind][2]
+    values = {p.name: [random_value(p, rng) for _ in range(batch)] for p in table.numeric}
+    for name, edge in [("knee_db", "min"), ("attack_ms", "min"), ("ratio", "max"), ("range_db", "min")]:
+        if name in values:
+            values[name][0] = getattr(table.entries[name], edge)
+    values["ratio"][1], values["knee_db"][1] = 1.0, table.entries["knee_db"].max
+    return {name: torch.tensor(v, dtype=torch.float32) for name, v in values.items()}
+
+
+def slope_of(kind: str, params: dict) -> torch.Tensor:
+    ratio = params["ratio"].double()
+    return 1.0 - 1.0 / ratio if kind == "compressor" else ratio - 1.0
+
+
+def batch_signal(n: int, sample_rate: float, seed: int, channels: int = 2) -> torch.Tensor:
+    """``(3, channels, n)`` float32 bursts with digital silence and peaks above 0 dBFS."""
+    x = np.stack([program(n / sample_rate, sample_rate, seed=seed + i, segment_s=(0.005, 0.05))[:channels]
+                  for i in range(3)])
+    x[..., n // 5:n // 4] *= 10.0
+    return torch.from_numpy(x)
+
+
+def assert_rows_close(actual: torch.Tensor, expected: torch.Tensor, rtol: torch.Tensor) -> None:
+    """Relative error per batch row below ``rtol`` (a ``(batch,)`` tensor); exact zeros must stay zeros."""
+    error = (actual.double() - expected.double()).abs() / expected.double().abs()
+    error = torch.where(expected == 0, (actual != 0).double(), error).flatten(1).amax(1)
+    assert bool((error <= rtol).all()), (error, rtol)
+
+
+FUSED_LAYOUTS = [("linked", 0), ("linked", 3), ("independent", 0), ("independent", 1), ("independent", 2)]
+
+
+@pytest.mark.parametrize("link, sc_channels", FUSED_LAYOUTS)
+@pytest.mark.parametrize("kind", ["compressor", "expander"])
+def test_fused_kernel_equals_differentiable_path(one_kernel_thread, kind, link, sc_channels):
+    step = PROCS[kind][1]
+    rng = np.random.default_rng(13)
+    x = batch_signal(4000, 8000, seed=14)
+    key = batch_signal(4000, 8000, seed=17, channels=sc_channels) if sc_channels else None
+
+    def run(dtype, params):
+        return step(x.to(dtype), 8000, None, sidechain=None if key is None else key.to(dtype), **params)
+
+    for _ in range(4):
+        params = dict(random_params(kind, rng), stereo_link=link)
+        fused64, fused32 = run(torch.float64, params), run(torch.float32, params)
+        with differentiable_path():
+            torch64, torch32 = run(torch.float64, params), run(torch.float32, params)
+        torch.testing.assert_close(fused64[0], torch64[0], rtol=1e-12, atol=0)
+        assert fused32[0].dtype == torch.float32
+        # float32 in, float64 inside: the fused path rounds the float64 result once
+        torch.testing.assert_close(fused32[0].double(), torch64[0], rtol=1e-6, atol=0)
+        for state in (fused64[1], fused32[1]):
+            torch.testing.assert_close(state, torch64[1], rtol=1e-12, atol=1e-12)
+        # The torch composition of a float32 signal detects in float32: its level is off by ~1e-7 of itself, an
+        # error the curve multiplies by its slope (99 dB per dB for a 100:1 gate); the fused path is the closer.
+        assert_rows_close(fused32[0], torch32[0], 2e-6 * (1.0 + slope_of(kind, params)))
+
+
+STREAM_FUSED_CASES = [("compressor", "linked", 0), ("compressor", "independent", 2), ("expander", "linked", 3),
+                      ("expander", "independent", 1)]
+
+
+@pytest.mark.parametrize("block", [1, 65, 4097])
+@pytest.mark.parametrize("kind, link, sc_channels", STREAM_FUSED_CASES)
+def test_fused_kernel_streams_like_differentiable_path(one_kernel_thread, kind, link, sc_channels, block):
+    step = PROCS[kind][1]
+    n = 400 if block == 1 else 9000
+    x = batch_signal(n, 8000, seed=20)
+    key = batch_signal(n, 8000, seed=23, channels=sc_channels) if sc_channels else None
+    params = dict(random_params(kind, np.random.default_rng(26)), stereo_link=link)
+    states = {"fused64": None, "fused32": None, "torch64": None}
+    for start in range(0, n, block):
+        part = slice(start, start + block)
+        out = {}
+        for name, state in states.items():
+            dtype = torch.float32 if name == "fused32" else torch.float64
+            sc = None if key is None else key[..., part].to(dtype)
+            with differentiable_path() if name == "torch64" else contextlib.nullcontext():
+                out[name] = step(x[..., part].to(dtype), 8000, state, sidechain=sc, **params)
+        torch.testing.assert_close(out["fused64"][0], out["torch64"][0], rtol=1e-12, atol=0)
+        torch.testing.assert_close(out["fused32"][0].double(), out["torch64"][0], rtol=1e-6, atol=0)
+        for name in ("fused64", "fused32"):
+            torch.testing.assert_close(out[name][1], out["torch64"][1], rtol=1e-12, atol=1e-12)
+        states = {name: result[1] for name, result in out.items()}
+
+
+def test_fused_kernel_runs_exactly_when_no_gradient_is_wanted(monkeypatch):
+    calls = []
+    kernel = dynamics.dynamics_forward
+
+    def spy(*args):
+        calls.append(1)
+        return kernel(*args)
+
+    monkeypatch.setattr(dynamics, "dynamics_forward", spy)
+    x, key = torch.randn(2, 2, 64), torch.randn(2, 1, 64)
+
+    def fused(**kw) -> bool:
+        calls.clear()
+        compressor(kw.pop("x", x), SR, sidechain=kw.pop("sidechain", None), **kw)
+        return bool(calls)
+
+    threshold = torch.full((2,), -20.0, requires_grad=True)
+    assert fused() and fused(threshold_db=threshold.detach())
+    with torch.no_grad():
+        assert fused(threshold_db=threshold) and fused(x=x.clone().requires_grad_())
+    assert not fused(threshold_db=threshold)
+    assert not fused(x=x.clone().requires_grad_())
+    assert not fused(sidechain=key.clone().requires_grad_(), stereo_link="independent")
+    with torch_path_only():
+        assert not fused()
