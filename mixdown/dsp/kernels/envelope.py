@@ -108,9 +108,53 @@ class _SmoothGain(torch.autograd.Function):
         return gt, gad, gau
 
 
-def _torch_smooth(target, alpha_down, alpha_up, state):
-    """Reference recursion in plain torch (any device; slow: one step per sample)."""
-    g = state.to(target.dtype)
+def _affine_scan(a: torch.Tensor, b: torch.Tensor, g0: torch.Tensor) -> torch.Tensor:
+    """Solve ``g[n] = a[n] g[n-1] + b[n]`` from ``g[-1] = g0`` with a log-depth (Hillis-Steele) scan.
+
+    Composing two steps gives another affine step, so ``ceil(log2 n)`` rounds of elementwise work solve the whole
+    recursion in parallel; autograd differentiates it.
+    """
+    step = 1
+    while step < a.shape[-1]:
+        b = a * torch.nn.functional.pad(b[..., :-step], (step, 0)) + b
+        a = a * torch.nn.functional.pad(a[..., :-step], (step, 0), value=1.0)
+        step *= 2
+    return a * g0[..., None] + b
+
+
+def _torch_smooth(target, alpha_down, alpha_up, state, max_rounds: int = 64):
+    """The recursion in plain torch, parallel over time (any device; autograd gives the gradients).
+
+    Which ballistic acts at a sample depends on the previous output, so the recursion is solved as a fixed
+    point: guess the branches, solve the then-linear recursion with :func:`_affine_scan`, re-derive the branches
+    from the result, repeat until they no longer change (typically 5 to 20 rounds). At that point every sample
+    satisfies the recursion with its own branch, so the result is exact; one final scan with autograd on gives
+    the gradients of the piecewise-linear recursion. If the branches have not settled after ``max_rounds``,
+    the plain sequential loop finishes the job.
+    """
+    g0 = state.to(target.dtype)
+    if target.shape[-1] == 0:
+        return target.clone(), state
+    ad, au = alpha_down[:, None, None], alpha_up[:, None, None]
+    with torch.no_grad():
+        previous = torch.cat([g0[..., None], target[..., :-1]], -1)  # first guess: the gain follows the target
+        down = target < previous
+        for _ in range(max_rounds):
+            a = torch.where(down, ad, au)
+            g = _affine_scan(a, (1 - a) * target, g0)
+            settled = target < torch.cat([g0[..., None], g[..., :-1]], -1)
+            if torch.equal(settled, down):
+                break
+            down = settled
+        else:
+            return _sequential_smooth(target, alpha_down, alpha_up, g0)
+    a = torch.where(down, ad, au)
+    g = _affine_scan(a, (1 - a) * target, g0)
+    return g, g[..., -1].detach().to(torch.float64)
+
+
+def _sequential_smooth(target, alpha_down, alpha_up, g):
+    """The recursion one sample at a time (the fallback of :func:`_torch_smooth`)."""
     ad, au = alpha_down[:, None], alpha_up[:, None]
     out = []
     for n in range(target.shape[-1]):
