@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -26,15 +25,6 @@ from mixdown.errors import AudioInputError, ParameterError
 SR = 44100
 PROCS = {"compressor": (compressor, compressor_step, COMPRESSOR_PARAMS),
          "expander": (expander, expander_step, EXPANDER_PARAMS)}
-
-
-@pytest.fixture
-def one_kernel_thread():
-    """For tests making thousands of tiny calls: there a parallel kernel launch costs more than the work."""
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(threads)
 
 
 # ---- the reference: vectorised numpy statics, ballistics one sample at a time in plain Python ----------------
@@ -256,7 +246,7 @@ GRAD_VALUES = {
 
 
 @pytest.mark.parametrize("kind, link", [("compressor", "linked"), ("expander", "independent")])
-def test_gradcheck_signal_and_every_parameter(one_kernel_thread, kind, link):
+def test_gradcheck_signal_and_every_parameter(kind, link):
     fn = PROCS[kind][0]
     names = list(GRAD_VALUES[kind])
     params = [torch.tensor(GRAD_VALUES[kind][k], dtype=torch.float64, requires_grad=True) for k in names]
@@ -273,7 +263,7 @@ def test_gradcheck_signal_and_every_parameter(one_kernel_thread, kind, link):
 
 
 @pytest.mark.parametrize("link", ["linked", "independent"])
-def test_gradcheck_sidechain(one_kernel_thread, link):
+def test_gradcheck_sidechain(link):
     x, key = gradient_signal(seed=6), gradient_signal(seed=7)
 
     def f(x, key):
@@ -284,7 +274,7 @@ def test_gradcheck_sidechain(one_kernel_thread, link):
 
 
 @pytest.mark.parametrize("carried_db", [-7.0, -30.0])  # -30 dB: the gain after silence (the range floor)
-def test_gradcheck_step_from_a_carried_state(one_kernel_thread, carried_db):
+def test_gradcheck_step_from_a_carried_state(carried_db):
     x = gradient_signal(batch=1, n=48)
     state = torch.tensor([[carried_db]], dtype=torch.float64)
     threshold = torch.tensor([-25.0], dtype=torch.float64, requires_grad=True)
@@ -307,7 +297,7 @@ def random_value(param, rng: np.random.Generator) -> float:
 
 
 @pytest.mark.parametrize("kind", ["compressor", "expander"])
-def test_finite_output_and_gradients_over_random_draws(one_kernel_thread, kind):
+def test_finite_output_and_gradients_over_random_draws(kind):
     fn, _, table = PROCS[kind]
     rng = np.random.default_rng(8)
     x0 = torch.randn(1, 2, 400, dtype=torch.float32, generator=torch.Generator().manual_seed(9))
@@ -337,7 +327,7 @@ STREAM_CASES = [
 
 @pytest.mark.parametrize("block", [1, 65, 4097])
 @pytest.mark.parametrize("kind, params, sc_channels", STREAM_CASES)
-def test_streaming_equals_offline(one_kernel_thread, kind, params, sc_channels, block):
+def test_streaming_equals_offline(kind, params, sc_channels, block):
     fn, step, _ = PROCS[kind]
     n = 1000 if block == 1 else 9000
     burst_s = (0.005, 0.04) if block == 1 else (0.02, 0.2)
@@ -443,7 +433,7 @@ FUSED_LAYOUTS = [("linked", 0), ("linked", 3), ("independent", 0), ("independent
 
 @pytest.mark.parametrize("link, sc_channels", FUSED_LAYOUTS)
 @pytest.mark.parametrize("kind", ["compressor", "expander"])
-def test_fused_kernel_equals_differentiable_path(one_kernel_thread, kind, link, sc_channels):
+def test_fused_kernel_equals_differentiable_path(kind, link, sc_channels):
     step = PROCS[kind][1]
     rng = np.random.default_rng(13)
     x = batch_signal(4000, 8000, seed=14)
@@ -474,7 +464,7 @@ STREAM_FUSED_CASES = [("compressor", "linked", 0), ("compressor", "independent",
 
 @pytest.mark.parametrize("block", [1, 65, 4097])
 @pytest.mark.parametrize("kind, link, sc_channels", STREAM_FUSED_CASES)
-def test_fused_kernel_streams_like_differentiable_path(one_kernel_thread, kind, link, sc_channels, block):
+def test_fused_kernel_streams_like_differentiable_path(kind, link, sc_channels, block):
     step = PROCS[kind][1]
     n = 400 if block == 1 else 9000
     x = batch_signal(n, 8000, seed=20)

@@ -1,7 +1,6 @@
 """True-peak limiter: ceiling held against an independent 8x measurement, transparency, alignment, streaming,
 gradients, edges and errors."""
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -13,15 +12,6 @@ from mixdown.dsp.registry import get_processor
 from mixdown.errors import ParameterError
 
 FS = 44100
-
-
-@pytest.fixture
-def one_numba_thread():
-    """gradcheck makes hundreds of tiny kernel calls; a thread pool only adds wake-up time to each."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 def true_peak_8x_db(y) -> float:
@@ -127,7 +117,7 @@ def test_batch_items_are_independent():
         assert (batched[i : i + 1] - single).abs().max().item() <= 1e-12
 
 
-def test_gradcheck_signal_ceiling_and_release(one_numba_thread):
+def test_gradcheck_signal_ceiling_and_release():
     torch.manual_seed(0)
     x = (torch.randn(1, 2, 128, dtype=torch.float64) * 2.0).requires_grad_()
     ceiling = torch.tensor([-3.0], dtype=torch.float64, requires_grad=True)
@@ -139,7 +129,7 @@ def test_gradcheck_signal_ceiling_and_release(one_numba_thread):
     assert torch.autograd.gradcheck(f, (x, ceiling, release))
 
 
-def test_cpu_kernels_match_the_torch_paths(one_numba_thread):
+def test_cpu_kernels_match_the_torch_paths():
     """The numba detector and sliding minimum agree with the plain-torch versions used on other devices."""
     torch.manual_seed(1)
     x_ext = torch.randn(2, 2, 300, dtype=torch.float64, requires_grad=True)
