@@ -22,6 +22,7 @@ import torch
 
 from mixdown.console.recipe import MASTER, Recipe, Step, Strip
 from mixdown.dsp.registry import PROCESSORS, Processor
+from mixdown.dsp.gain import db_to_amplitude
 from mixdown.dsp.stereo import pan
 from mixdown.errors import AudioInputError, RecipeError
 
@@ -45,7 +46,8 @@ class _Group:
     steps: list[_StepPlan]
     latency: int
     route: torch.Tensor | None = None  # (group,) destination index: 0 master, 1 + b for bus b
-    send_db: torch.Tensor | None = None  # (returns, group) send levels, -inf dB where a strip has no send
+    send_db: torch.Tensor | None = None  # (returns, group) send levels, -inf dB (gain 0) where a strip has no send
+    index: torch.Tensor | None = None  # members as a tensor, to gather bus and return inputs
 
 
 def _full_params(step: Step) -> dict:
@@ -137,7 +139,7 @@ class Console:
                     for p in proc.table.numeric
                 }
                 steps.append(_StepPlan(proc, numeric, dict(choices), latency))
-            groups.append(_Group(members, ch, steps, sum(s.latency for s in steps)))
+            groups.append(_Group(members, ch, steps, sum(s.latency for s in steps), index=torch.tensor(members, device=self.device)))
         return groups
 
     def _send_matrix(self, strips: Sequence[Strip]) -> torch.Tensor:
@@ -177,10 +179,6 @@ class Console:
         y, new_state[key] = _delay(x, target - own, state.get(key))
         return y
 
-    @staticmethod
-    def _send_gain(send_db: torch.Tensor) -> torch.Tensor:
-        return torch.where(torch.isinf(send_db), torch.zeros_like(send_db), torch.pow(10.0, send_db / 20))
-
     def process(self, tracks: Sequence[torch.Tensor], state: dict | None = None) -> tuple[torch.Tensor, dict]:
         """Render one block.
 
@@ -202,21 +200,21 @@ class Console:
             y = self._align(y, g.latency, self.track_latency, ("pdc", "track", gi), state, new)
             destinations = destinations.index_add(0, g.route, y)
             if len(self.recipe.returns):
-                returns_from_tracks = returns_from_tracks + torch.einsum("rg,gcn->rcn", self._send_gain(g.send_db), y)
+                returns_from_tracks = returns_from_tracks + torch.einsum("rg,gcn->rcn", db_to_amplitude(g.send_db), y)
 
         # buses: tracks arrive with the track latency; buses add theirs, aligned to the slowest bus
         master_in = self._align(destinations[0], 0, self.bus_latency, ("pdc", "direct"), state, new)
         returns_in = self._align(returns_from_tracks, 0, self.bus_latency, ("pdc", "sends"), state, new)
         for gi, g in enumerate(self.bus_groups):
-            y = self._run_group(g, destinations[1 + torch.tensor(g.members)], ("bus", gi), state, new)
+            y = self._run_group(g, destinations[1 + g.index], ("bus", gi), state, new)
             y = self._align(y, g.latency, self.bus_latency, ("pdc", "bus", gi), state, new)
             master_in = master_in + y.sum(0)
             if len(self.recipe.returns):
-                returns_in = returns_in + torch.einsum("rg,gcn->rcn", self._send_gain(g.send_db), y)
+                returns_in = returns_in + torch.einsum("rg,gcn->rcn", db_to_amplitude(g.send_db), y)
 
         master_in = self._align(master_in, 0, self.return_latency, ("pdc", "dry"), state, new)
         for gi, g in enumerate(self.return_groups):
-            y = self._run_group(g, returns_in[torch.tensor(g.members)], ("return", gi), state, new)
+            y = self._run_group(g, returns_in[g.index], ("return", gi), state, new)
             master_in = master_in + self._align(y, g.latency, self.return_latency, ("pdc", "return", gi), state, new).sum(0)
 
         mix = self._run_group(self.master_group, master_in[None], ("master",), state, new)[0]
