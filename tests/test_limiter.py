@@ -160,6 +160,54 @@ def test_true_peak_meter():
     assert true_peak_db(torch.zeros(1, 2, 100), FS).item() == -float("inf")
 
 
+
+def _detector_true_peak_db(x: torch.Tensor) -> torch.Tensor:
+    """The reading the limiter's per-sample detector gives: what :func:`true_peak_db` computed before its meter."""
+    padded = torch.nn.functional.pad(x, (lim._HISTORY, lim._GROUP_DELAY + 1))
+    return lim._amplitude_to_db(lim._LinkedPeaks.apply(padded).amax(dim=(1, 2)))
+
+
+def _meter_cases() -> dict:
+    rng = np.random.default_rng(11)
+    n = 2 * lim._CHUNK + 123  # several parallel jobs, the last one short
+    t = np.arange(n) / FS
+    sines = np.stack([np.sin(2 * np.pi * f * t + phase) for f, phase in
+                      [(997, 0.0), (5512.5, np.pi / 4), (11025, 0.3), (15000, 1.1), (19000, 2.0), (20000, 0.7)]])
+    envelope = np.repeat(rng.uniform(0.001, 1.0, (3, 1, n // 500 + 1)), 500, -1)[..., :n]
+    return {
+        "white noise": rng.standard_normal((3, 2, n)),
+        "sines": sines.reshape(3, 2, n),
+        "quiet and loud passages": rng.standard_normal((3, 2, n)) * envelope,  # blocks the meter may skip
+        "one click": np.pad(np.ones((1, 1, 1)), ((0, 0), (0, 0), (500, 500))),
+        "short mono": rng.standard_normal((2, 1, 7)),
+        "silence": np.zeros((2, 2, 1000)),
+        "silence then noise": np.concatenate([np.zeros((1, 2, n)), rng.standard_normal((1, 2, 300))], -1),
+    }
+
+
+@pytest.mark.parametrize("name", list(_meter_cases()))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_meter_equals_the_detector(name, dtype):
+    """Without gradients, true_peak_db keeps running maxima only; its reading must stay bit for bit the same."""
+    x = torch.tensor(_meter_cases()[name], dtype=dtype)
+    fast = true_peak_db(x, FS)
+    assert fast.dtype == dtype and fast.shape == (x.shape[0],)
+    assert torch.equal(fast, _detector_true_peak_db(x))
+    assert torch.equal(fast, true_peak_db(x.clone().requires_grad_(), FS).detach())  # the differentiable path
+    singles = torch.cat([true_peak_db(x[i : i + 1], FS) for i in range(x.shape[0])])
+    assert torch.equal(fast, singles)
+
+
+def test_fast_meter_sine_phases_between_samples():
+    t = np.arange(3000)
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 500.0)  # no edge clicks
+    for divisor in (2.25, 3, 4, 6, 8):
+        phases = np.linspace(0, np.pi, 8)
+        x = torch.tensor(np.stack([np.sin(2 * np.pi * t / divisor + phase) * fade for phase in phases]))[:, None]
+        assert torch.equal(true_peak_db(x, FS), _detector_true_peak_db(x))
+        assert true_peak_db(x, FS).abs().max().item() <= 0.05  # unit tones read 0 dBTP wherever the samples fall
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -60,6 +60,7 @@ _KAISER_BETA = 5.0
 _GROUP_DELAY = _TAPS_PER_PHASE // 2  # samples: the interpolator's centre tap sits on a whole input sample
 _HISTORY = _TAPS_PER_PHASE  # the FIR's taps plus one earlier sample for the refinement's left neighbour
 _CHUNK = 16384  # samples per parallel detector job: enough jobs for the cores even for one stereo master
+_METER_BLOCK = 64  # grid columns the meter handles at a time: small enough to skip quiet stretches
 
 
 def _interpolator() -> np.ndarray:
@@ -121,15 +122,56 @@ def _torch_linked_peaks(x_ext: torch.Tensor) -> torch.Tensor:
 
 
 @numba.njit(cache=True)
+def _interpolate(src, first, delay, phases, size, grid):  # pragma: no cover - compiled
+    """The 4x grid of ``size`` input samples into ``grid`` ``(4, >= size)``: column ``i`` holds the interval that
+    ends at ``src[first + i - delay]``, phase ``p`` being the FIR ``sum_t phases[p, t] * src[first + i - t]``
+    (summed from ``t = 0`` up, so every caller gets the same bits)."""
+    window = src[first - _TAPS_PER_PHASE + 1 : first + size]  # window[i + 19 - t] = src[first + i - t]
+    exact = src[first - delay : first - delay + size]
+    row = grid[0]
+    for i in range(size):
+        row[i] = exact[i]  # phase 0 is an exact delay
+    for p in range(1, _OVERSAMPLING):
+        row = grid[p]
+        h = phases[p]
+        for i in range(size):
+            acc = 0.0
+            for t in range(_TAPS_PER_PHASE):  # a constant count: unrolled, so the loop over i vectorises
+                acc += h[t] * window[i + _TAPS_PER_PHASE - 1 - t]
+            row[i] = acc
+
+
+@numba.njit(cache=True, inline="always")  # inlined where called: called per grid point
+def _neighbours(grid, src, first, delay, p, i):  # pragma: no cover - compiled
+    """Signed grid values before, at and after point ``p`` of column ``i >= 1`` (see :func:`_interpolate`); the
+    point after the last phase is phase 0 of the next column, an exact delayed sample read from ``src``."""
+    n_phases = grid.shape[0]
+    va = grid[p - 1, i] if p > 0 else grid[n_phases - 1, i - 1]
+    vc = grid[p + 1, i] if p + 1 < n_phases else src[first + i + 1 - delay]
+    return va, grid[p, i], vc
+
+
+@numba.njit(cache=True, inline="always")  # inlined where called: called per grid point
+def _is_local_max(a, b, c):  # pragma: no cover - compiled
+    """Where :func:`_refine` fits a sinusoid: ``b`` is a strict local maximum of the magnitudes ``a, b, c``."""
+    return b >= a and b >= c and 2.0 * b - a - c > 0.0
+
+
+@numba.njit(cache=True, inline="always")  # inlined where called: called per grid point
+def _sine_fit(a, b, c):  # pragma: no cover - compiled
+    """:func:`_refine`'s fit at a local maximum of magnitudes: ``(q, c - a, den)``, the peak being ``b * q``, with
+    ``q = sqrt(1 + (c - a)^2 / den)`` and ``den = (2b - a - c)(2b + a + c)``; ``1 <= q <= sqrt(2)``."""
+    u = c - a
+    den = (2.0 * b - a - c) * (2.0 * b + a + c)
+    return np.sqrt(1.0 + u * u / den), u, den
+
+
+@numba.njit(cache=True)
 def _refine_point(va, vb, vc):  # pragma: no cover - compiled
     """:func:`_refine` at one point of signed grid values, with the estimate's derivatives in each value."""
     a, b, c = abs(va), abs(vb), abs(vc)
-    curvature = 2.0 * b - a - c
-    if b >= a and b >= c and curvature > 0.0:
-        span = 2.0 * b + a + c
-        u = c - a
-        den = curvature * span
-        q = np.sqrt(1.0 + u * u / den)
+    if _is_local_max(a, b, c):
+        q, u, den = _sine_fit(a, b, c)
         half = b / (2.0 * q * den * den)  # d(b q)/dR = b / (2 q), times dR/d. = (...) / den^2
         ga = half * (-2.0 * u * den + 2.0 * u * u * (a + c))
         gc = half * (2.0 * u * den + 2.0 * u * u * (a + c))
@@ -154,23 +196,14 @@ def _peaks_kernel(x, phases, channels, delay, chunk, save, peak, which, slope): 
         size = stop - start + 1  # one earlier sample gives the first point its left neighbour
         grid = np.empty((n_phases, size))
         for ch in range(channels):
-            row = b * channels + ch
+            src = x[b * channels + ch]
             first = start - 1 + taps  # the FIR's newest input sample for grid column 0, in x's columns
-            for i in range(size):
-                grid[0, i] = x[row, first + i - delay]  # phase 0 is an exact delay
-            for p in range(1, n_phases):
-                for i in range(size):
-                    grid[p, i] = 0.0
-                for t in range(taps):  # time innermost, so the loop vectorises
-                    h = phases[p, t]
-                    for i in range(size):
-                        grid[p, i] += h * x[row, first + i - t]
+            _interpolate(src, first, delay, phases, size, grid)
             for i in range(1, size):
                 k = start + i - 1
                 for p in range(n_phases):
-                    va = grid[p - 1, i] if p > 0 else grid[n_phases - 1, i - 1]
-                    vc = grid[p + 1, i] if p + 1 < n_phases else x[row, first + i + 1 - delay]
-                    est, ga, gb, gc = _refine_point(va, grid[p, i], vc)
+                    va, vb, vc = _neighbours(grid, src, first, delay, p, i)
+                    est, ga, gb, gc = _refine_point(va, vb, vc)
                     if (ch == 0 and p == 0) or est > peak[b, k]:
                         peak[b, k] = est
                         if not save:
@@ -179,6 +212,73 @@ def _peaks_kernel(x, phases, channels, delay, chunk, save, peak, which, slope): 
                         slope[b, k, 0] = ga
                         slope[b, k, 1] = gb
                         slope[b, k, 2] = gc
+
+
+@numba.njit(fastmath={"nnan", "nsz"}, cache=True)
+def _abs_max(v):  # pragma: no cover - compiled
+    """``max |v|`` (0 when empty); the flags let the reduction vectorise, and a maximum is exact in any order."""
+    m = 0.0
+    for i in range(v.size):
+        m = max(m, abs(v[i]))
+    return m
+
+
+@numba.njit(parallel=True, cache=True)
+def _meter_kernel(x, phases, channels, delay, chunk, block, out):  # pragma: no cover - compiled
+    """Largest refined estimate of :func:`_peaks_kernel`'s grid per (row, chunk of samples) job, into ``out``
+    ``(rows, chunks)``, for ``x`` ``(rows, samples)`` taken as silent before and for ``delay + 1`` samples after.
+
+    No per-sample arrays: each job copies its samples (and the FIR's history) into a float64 buffer with the
+    silence filled in and keeps a running maximum, block by block. Work that cannot raise the result is
+    skipped, which leaves the result unchanged: a fit is bounded by ``sqrt(2)`` times its point (1.5 here, for
+    rounding), a point by the FIR's largest absolute tap sum times its inputs' peak, and the result is at
+    least the batch item's sample peak ``floor`` (every sample is a phase-0 point, whose estimate is at least
+    the sample), so a job may under-read whatever stays at or below that floor.
+    """
+    rows, n = x.shape
+    n_phases, taps = phases.shape
+    n_chunks = out.shape[1]
+    n_out = n + delay + 1
+    gain = 1.5 * max(1.0, np.abs(phases).sum(1).max())
+    for job in numba.prange(rows * n_chunks):
+        start = (job % n_chunks) * chunk
+        out[job // n_chunks, job % n_chunks] = _abs_max(x[job // n_chunks, start : min(n, start + chunk)])
+    floor = np.empty(rows)
+    for row in range(rows):
+        item = row - row % channels
+        floor[row] = out[item : item + channels].max()
+    for job in numba.prange(rows * n_chunks):
+        row = job // n_chunks
+        start = (job % n_chunks) * chunk
+        size = min(n_out, start + chunk) - start + 1  # as in _peaks_kernel: one earlier column first
+        src = np.empty(size + taps - 1)  # src[j] = x[row, start - taps + j], zero outside the signal
+        for j in range(src.size):
+            col = start - taps + j
+            src[j] = x[row, col] if 0 <= col < n else 0.0
+        grid = np.empty((n_phases, block + 1))
+        best = 0.0
+        for lo in range(0, size - 1, block):  # grid columns lo + 1 .. lo + m, after column lo
+            m = min(block, size - 1 - lo)
+            if gain * _abs_max(src[lo : lo + m + taps]) < max(best, floor[row]):
+                continue
+            first = taps - 1 + lo
+            _interpolate(src, first, delay, phases, m + 1, grid)
+            top = 0.0
+            for p in range(n_phases):
+                top = max(top, _abs_max(grid[p, 1 : m + 1]))
+            best = max(best, top)
+            if top * 1.5 <= max(best, floor[row]):
+                continue
+            for i in range(1, m + 1):
+                for p in range(n_phases):
+                    b = abs(grid[p, i])
+                    if b * 1.5 <= max(best, floor[row]):
+                        continue
+                    va, vb, vc = _neighbours(grid, src, first, delay, p, i)
+                    a, c = abs(va), abs(vc)
+                    est = b * _sine_fit(a, b, c)[0] if _is_local_max(a, b, c) else b
+                    best = max(best, est)
+        out[row, job % n_chunks] = best
 
 
 @numba.njit(parallel=True, cache=True)
@@ -271,14 +371,30 @@ def true_peak_db(x: torch.Tensor, sample_rate: float) -> torch.Tensor:
     Returns:
         ``(batch,)`` dBTP; ``-inf`` for digital silence.
 
-    Properties: differentiable (where not silent); batched; deterministic.
+    Properties: differentiable (where not silent); batched; deterministic. Without gradients on a CPU tensor it
+    runs a meter-only kernel (:func:`_meter_kernel`) that reads the same bits without per-sample arrays.
 
     References:
         ITU-R BS.1770-4 (2015), Annex 2: guidelines for accurate measurement of true-peak level.
     """
     check_signal(x, "true_peak_db")
-    padded = F.pad(x, (_HISTORY, _GROUP_DELAY + 1))  # silence before; flush the interpolator after
-    return _amplitude_to_db(_linked_peaks(padded).amax(dim=(1, 2)))
+    if use_torch_path(x) or (x.requires_grad and torch.is_grad_enabled()):
+        padded = F.pad(x, (_HISTORY, _GROUP_DELAY + 1))  # silence before; flush the interpolator after
+        return _amplitude_to_db(_linked_peaks(padded).amax(dim=(1, 2)))
+    return _amplitude_to_db(_meter_peaks(x))
+
+
+def _meter_peaks(x: torch.Tensor) -> torch.Tensor:
+    """``_linked_peaks`` of ``x`` padded as in :func:`true_peak_db`, maximised per batch item, ``(batch,)`` in
+    ``x``'s dtype, without gradients: :func:`_meter_kernel` keeps only running maxima (CPU only)."""
+    batch, channels, n = x.shape
+    x_np = x.detach().contiguous().reshape(batch * channels, n).numpy()
+    n_chunks = (n + _GROUP_DELAY + 1 + _CHUNK - 1) // _CHUNK
+    out = np.empty((batch * channels, n_chunks))
+    with small_work_single_thread(x.numel()):
+        _meter_kernel(x_np, _PHASES, channels, _GROUP_DELAY, _CHUNK, _METER_BLOCK, out)
+    # the detector stores its peaks in x's dtype; rounding commutes with the maximum, so round once here
+    return torch.from_numpy(out.reshape(batch, -1).max(1, initial=0.0)).to(x.dtype)
 
 
 def _lookahead_samples(lookahead_ms: torch.Tensor, sample_rate: float) -> torch.Tensor:
