@@ -27,6 +27,14 @@ from mixdown.errors import ParameterError
 __all__ = ["sosfilt", "torch_sosfilt", "zero_state"]
 
 
+@numba.njit(inline="always", cache=True)
+def _flush(v):  # pragma: no cover - compiled
+    """Zero a state below 1e-30: a filter ringing out in silence otherwise decays into denormal floats, which
+    CPUs process about 100 times slower (seen as a 15x slower K-weighting of sessions with silent stretches).
+    The change is 30 orders of magnitude below full scale."""
+    return v if abs(v) > 1e-30 else 0.0
+
+
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _forward_kernel(x, sos, channels, zi, y, zf, stages, save):  # pragma: no cover - compiled
     rows, n_samples = x.shape
@@ -44,8 +52,8 @@ def _forward_kernel(x, sos, channels, zi, y, zf, stages, save):  # pragma: no co
                 if save:
                     stages[s, r, n] = v
                 out = c[s, 0] * v + z1[s]
-                z1[s] = c[s, 1] * v - c[s, 4] * out + z2[s]
-                z2[s] = c[s, 2] * v - c[s, 5] * out
+                z1[s] = _flush(c[s, 1] * v - c[s, 4] * out + z2[s])
+                z2[s] = _flush(c[s, 2] * v - c[s, 5] * out)
                 v = out
             y[r, n] = v
         for s in range(n_sections):
@@ -68,7 +76,7 @@ def _backward_kernel(grad_y, sos, channels, stages, y, grad_x, grad_sos):  # pra
             l2 = 0.0  # lam[n + 2]
             gb0 = gb1 = gb2 = ga1 = ga2 = 0.0
             for n in range(n_samples - 1, -1, -1):
-                lam = g[n] - a1 * l1 - a2 * l2
+                lam = _flush(g[n] - a1 * l1 - a2 * l2)
                 u0 = stages[s, r, n]
                 gb0 += lam * u0
                 if n >= 1:

@@ -1,0 +1,100 @@
+"""Analysis speed: measure a whole session (loudness, spectra, stereo, dynamics, masking, roles) and time it.
+
+A synthetic 16-track x 4-minute stereo session at 44.1 kHz (seeded: tones, noise bursts and silences, so the
+analysis sees realistic structure) is analysed stage by stage; each stage is timed once after a warm-up on a
+short excerpt (numba compilation, caches). Prints a table, then as the last line one JSON object with
+``seconds`` (all stages), ``track_seconds_per_s`` and the per-stage seconds. Target (issue 3): at least 300
+track-seconds per second on a 2-core machine (16 x 240 s in under 13 s).
+
+Usage: python benchmarks/analysis_speed.py [--tracks 16] [--seconds 240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+
+import numpy as np
+import torch
+
+from mixdown.analysis import (
+    activity,
+    average_spectrum,
+    detect_roles,
+    dynamics_features,
+    frame_descriptors,
+    measure_loudness,
+    stereo_features,
+)
+from mixdown.audio import Session, Track
+
+SAMPLE_RATE = 44100
+NAMES = ("Kick In", "Snare Top", "HH", "OH L", "Bass DI", "Gtr DI L", "Gtr DI R", "Keys", "Pad", "Vox Ld", "BV 1",
+         "BV 2", "Strings", "Brass", "Perc", "FX")
+
+
+def make_session(n_tracks: int, seconds: float, seed: int = 0) -> np.ndarray:
+    """``(tracks, 2, samples)`` float32: a tone and bursts of noise per track, silent for a random stretch."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
+    out = np.empty((n_tracks, 2, n), np.float32)
+    for i in range(n_tracks):
+        tone = np.sin(2 * np.pi * (55.0 * 2 ** (i / 3)) * t)
+        bursts = rng.standard_normal(n).astype(np.float32) * (np.sin(2 * np.pi * (1 + i % 4) * t) > 0.6)
+        mono = 0.2 * tone + 0.1 * bursts
+        start = rng.integers(0, n // 2)
+        mono[start : start + n // 8] = 0.0
+        pan = rng.uniform(-0.8, 0.8)
+        out[i, 0], out[i, 1] = mono * np.cos((pan + 1) * np.pi / 4), mono * np.sin((pan + 1) * np.pi / 4)
+    return out
+
+
+def stages(audio: torch.Tensor, names: list[str]):
+    """The analysis of one session, as (name, callable) pairs."""
+    session = Session([Track(name, None, a, SAMPLE_RATE) for name, a in zip(names, audio)], SAMPLE_RATE, [])
+    run = [
+        ("loudness (BS.1770, LRA, true peak)", lambda: measure_loudness(audio, SAMPLE_RATE)),
+        ("average spectrum", lambda: average_spectrum(audio, SAMPLE_RATE)),
+        ("frame descriptors", lambda: frame_descriptors(audio, SAMPLE_RATE)),
+        ("stereo", lambda: stereo_features(audio, SAMPLE_RATE)),
+        ("dynamics and activity", lambda: (dynamics_features(audio, SAMPLE_RATE), activity(audio, SAMPLE_RATE))),
+        ("roles", lambda: detect_roles(session)),
+    ]
+    if importlib.util.find_spec("mixdown.analysis.masking") is not None:
+        from mixdown.analysis.masking import masking_matrix
+
+        run.insert(5, ("masking", lambda: masking_matrix(audio, SAMPLE_RATE)))
+    return run
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tracks", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=240.0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    names = [NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i}") for i in range(args.tracks)]
+    audio = torch.from_numpy(make_session(args.tracks, args.seconds))
+    for _, fn in stages(audio[..., : 5 * SAMPLE_RATE], names):  # warm-up: compilation and caches
+        fn()
+    print(f"analysing {args.tracks} tracks x {args.seconds:g} s stereo at {SAMPLE_RATE} Hz")
+    timings = {}
+    for name, fn in stages(audio, names):
+        t0 = time.perf_counter()
+        fn()
+        timings[name] = time.perf_counter() - t0
+        print(f"  {name:<36}{timings[name]:8.2f} s")
+    total = sum(timings.values())
+    rate = args.tracks * args.seconds / total
+    print(f"  {'total':<36}{total:8.2f} s   {rate:.0f} track-seconds per second (target >= 300)")
+    result = {"tracks": args.tracks, "track_seconds": args.tracks * args.seconds, "seconds": round(total, 3),
+              "track_seconds_per_s": round(rate, 1), "stages_s": {k: round(v, 3) for k, v in timings.items()}}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
