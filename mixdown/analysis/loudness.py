@@ -20,6 +20,7 @@ import torch
 
 from mixdown.dsp.kernels.biquad import sosfilt
 from mixdown.dsp.limiter import true_peak_db
+from mixdown.analysis.spectral import as_batch
 from mixdown.errors import AudioInputError, ParameterError
 
 __all__ = ["LoudnessReport", "measure_loudness", "k_weighting_sos", "block_energies"]
@@ -160,7 +161,8 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
         >>> report = measure_loudness(audio, 44100)  # audio (2, n)
         >>> report.integrated_lufs, report.true_peak_db
     """
-    x_t, single = _as_batch(x)
+    # shape, dtype and channel checks shared with the other measurements; the 400 ms minimum is checked below
+    x_t, single = as_batch(x, "measure_loudness", 0, sample_rate)
     momentary, short_term = block_energies(x_t, sample_rate)
     integrated = _integrated(momentary)
     lra = _loudness_range(short_term)
@@ -240,26 +242,6 @@ def _loudness_range(short_term: torch.Tensor) -> torch.Tensor:
         ordered.gather(-1, torch.round(last * p / 100.0).to(torch.int64)[:, None])[:, 0] for p in _LRA_PERCENTILES
     )
     return torch.where(count > 0, high - low, torch.zeros_like(high)).cpu()
-
-
-def _as_batch(x) -> tuple[torch.Tensor, bool]:
-    """``x`` as a float tensor ``(batch, channels, samples)``, and whether it came as one track."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or not x.is_floating_point():
-        found = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise AudioInputError(
-            f"measure_loudness: expected a float array shaped (channels, samples) or (batch, channels, samples), "
-            f"found {found}; fix: convert integer PCM to float in [-1, 1] and put channels first"
-        )
-    single = x.dim() == 2
-    x = x[None] if single else x
-    if x.shape[1] not in (1, 2):
-        raise AudioInputError(
-            f"measure_loudness: expected 1 or 2 channels (channels first), found {x.shape[1]} in shape "
-            f"{tuple(x.shape)}; fix: transpose a (samples, channels) array with x.T"
-        )
-    return x, single
 
 
 def _check_sample_rate(sample_rate: float) -> None:
