@@ -6,7 +6,8 @@ import scipy.signal
 import torch
 
 from mixdown.dsp.filters import EQ_BANDS, biquad_section, highpass, lowpass, parametric_eq
-from mixdown.dsp.kernels.biquad import sosfilt, torch_sosfilt
+from mixdown.dsp.kernels import torch_path_only
+from mixdown.dsp.kernels.biquad import sosfilt, sosfilt_block_energy, torch_sosfilt
 from mixdown.errors import ParameterError
 
 SR = 44100
@@ -88,6 +89,23 @@ def test_torch_path_matches_the_numba_kernel_and_streams():
     y1, s = torch_sosfilt(x[..., :1000], sos)
     y2, _ = torch_sosfilt(x[..., 1000:], sos, s)
     assert (torch.cat([y1, y2], -1) - y).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("torch_path", [False, True])
+def test_block_energy_is_the_blockwise_sum_of_squares_of_the_filtered_signal(torch_path):
+    x = _noise(1.0)  # float32 in, float64 sums out
+    sos, _ = _eq_sos()
+    block = 4410
+    expected = _scipy_reference(x, sos)[..., : (x.shape[-1] // block) * block]
+    expected = (expected**2).reshape(*expected.shape[:-1], -1, block).sum(-1)
+    if torch_path:
+        with torch_path_only():
+            energy = sosfilt_block_energy(x, sos, block)
+    else:
+        energy = sosfilt_block_energy(x, sos, block)
+    assert energy.dtype == torch.float64 and energy.shape == (2, 2, x.shape[-1] // block)
+    # the kernel accumulates in float64; the torch path filters in the input's float32
+    assert np.abs(energy.numpy() / expected - 1.0).max() < (1e-4 if torch_path else 1e-6)
 
 
 def test_biquad_kernel_gradients_match_finite_differences_and_torch_autograd():

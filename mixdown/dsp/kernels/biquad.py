@@ -24,7 +24,7 @@ import torch
 from mixdown.dsp.kernels import small_work_single_thread, use_torch_path
 from mixdown.errors import ParameterError
 
-__all__ = ["sosfilt", "torch_sosfilt", "zero_state"]
+__all__ = ["sosfilt", "sosfilt_block_energy", "torch_sosfilt", "zero_state"]
 
 
 @numba.njit(inline="always", cache=True)
@@ -33,6 +33,15 @@ def _flush(v):  # pragma: no cover - compiled
     CPUs process about 100 times slower (seen as a 15x slower K-weighting of sessions with silent stretches).
     The change is 30 orders of magnitude below full scale."""
     return v if abs(v) > 1e-30 else 0.0
+
+
+@numba.njit(inline="always", cache=True)
+def _section(c, z1, z2, s, v):  # pragma: no cover - compiled
+    """One transposed-direct-form-II step of section ``s`` of the cascade ``c``: its output; updates its state."""
+    out = c[s, 0] * v + z1[s]
+    z1[s] = _flush(c[s, 1] * v - c[s, 4] * out + z2[s])
+    z2[s] = _flush(c[s, 2] * v - c[s, 5] * out)
+    return out
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -51,14 +60,29 @@ def _forward_kernel(x, sos, channels, zi, y, zf, stages, save):  # pragma: no co
             for s in range(n_sections):
                 if save:
                     stages[s, r, n] = v
-                out = c[s, 0] * v + z1[s]
-                z1[s] = _flush(c[s, 1] * v - c[s, 4] * out + z2[s])
-                z2[s] = _flush(c[s, 2] * v - c[s, 5] * out)
-                v = out
+                v = _section(c, z1, z2, s, v)
             y[r, n] = v
         for s in range(n_sections):
             zf[r, s, 0] = z1[s]
             zf[r, s, 1] = z2[s]
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _block_energy_kernel(x, sos, channels, block, out):  # pragma: no cover - compiled
+    rows = x.shape[0]
+    n_sections = sos.shape[1]
+    for r in numba.prange(rows):
+        c = sos[r // channels]
+        z1 = np.zeros(n_sections)
+        z2 = np.zeros(n_sections)
+        for k in range(out.shape[1]):
+            energy = 0.0
+            for n in range(k * block, (k + 1) * block):
+                v = np.float64(x[r, n])
+                for s in range(n_sections):
+                    v = _section(c, z1, z2, s, v)
+                energy += v * v
+            out[r, k] = energy
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -183,6 +207,38 @@ def sosfilt(
         return torch_sosfilt(x, sos, state)  # a carried state with gradients: let autograd handle it
     y, zf, _, _ = _run_forward(x, sos, state, False)
     return y, zf
+
+
+def sosfilt_block_energy(x: torch.Tensor, sos: torch.Tensor, block: int) -> torch.Tensor:
+    """Energy of the filtered signal per block of samples, without keeping the filtered signal: what a loudness
+    meter needs, in one pass and without a full-size temporary (1.4 GB for 16 stereo tracks of 4 minutes).
+
+    Args:
+        x: signal, ``(batch, channels, samples)``, float32 or float64.
+        sos: sections ``(batch, sections, 6)`` as in :func:`sosfilt`, applied from silence.
+        block: samples per block, positive.
+    Returns:
+        float64 ``(batch, channels, samples // block)``: ``sum y[n]^2`` over each complete block of
+        ``y = sosfilt(x, sos)[0]`` (accumulated in float64; the incomplete last block is dropped).
+
+    Properties: not differentiable (measurement); batched; deterministic; CPU (numba) or any device (torch).
+    """
+    if x.dim() != 3 or sos.dim() != 3 or sos.shape[0] != x.shape[0] or sos.shape[2] != 6 or block < 1:
+        raise ParameterError(
+            f"sosfilt_block_energy: expected x (batch, channels, samples), sos (batch, sections, 6) and a "
+            f"positive block, found x {tuple(x.shape)}, sos {tuple(sos.shape)}, block {block}"
+        )
+    batch, channels, n_samples = x.shape
+    n_blocks = n_samples // block
+    if use_torch_path(x):
+        with torch.no_grad():
+            y = torch_sosfilt(x[..., : n_blocks * block], sos)[0].to(torch.float64)
+        return y.unflatten(-1, (n_blocks, block)).square().sum(-1)
+    x_np = x.detach().contiguous().reshape(batch * channels, n_samples).numpy()
+    out = np.empty((batch * channels, n_blocks))
+    with small_work_single_thread(x_np.size):
+        _block_energy_kernel(x_np, sos.detach().to(torch.float64).contiguous().numpy(), channels, block, out)
+    return torch.from_numpy(out).reshape(batch, channels, n_blocks)
 
 
 # ---------------------------------------------------------------------------------------------------------------
