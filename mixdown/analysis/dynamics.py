@@ -3,7 +3,7 @@ and where a track plays (activity).
 
 Frames are 4096 samples with a hop of 1024 (FxNorm), not padded: frame ``k`` covers samples
 ``[k * 1024, k * 1024 + 4096)``. The squared signal and the absolute peak are reduced once per 1024-sample block
-(exactly, in the signal's dtype), and every frame is the sum / max of 4 consecutive blocks, as in
+(in float64, by a compiled kernel), and every frame is the sum / max of 4 consecutive blocks, as in
 :mod:`mixdown.analysis.loudness`; everything after that runs on small ``(batch, frames)`` arrays.
 """
 
@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from mixdown.analysis.kernels import block_energy_and_peak
 from mixdown.analysis.spectral import as_batch, mono, power, stft_chunks
 from mixdown.errors import ParameterError
 
@@ -122,12 +123,8 @@ def activity(x, sample_rate: float, threshold_db: float = -40.0, floor_db: float
 def _blocks(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per 1024-sample block: summed square over samples, mean over channels (float64) and absolute peak over
     channels and samples; each ``(batch, blocks)``, incomplete last block dropped."""
-    n_blocks = x.shape[-1] // HOP_LENGTH
-    blocks = x[..., : n_blocks * HOP_LENGTH].unflatten(-1, (n_blocks, HOP_LENGTH))
-    # A batched dot product and max / -min: no full-size temporary copy of a long session.
-    energy = torch.einsum("bcki,bcki->bck", blocks, blocks).to(torch.float64).mean(1)
-    peak = torch.maximum(blocks.amax(-1), -blocks.amin(-1)).amax(1).to(torch.float64)
-    return energy, peak
+    energy, peak = block_energy_and_peak(x, HOP_LENGTH)
+    return energy.mean(1), peak.amax(1)
 
 
 def _peak(x: torch.Tensor) -> torch.Tensor:
