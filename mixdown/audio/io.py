@@ -7,7 +7,6 @@ target folder that replaces the target in one ``os.replace``, so a crash never l
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from mixdown.export.files import create_temp
 from mixdown.errors import AudioInputError, OutputError
 
 __all__ = [
@@ -257,7 +257,7 @@ class AudioWriter:
         self.report: WriteReport | None = None
 
     def __enter__(self) -> "AudioWriter":
-        self.tmp = _create_temp(self.path)
+        self.tmp = create_temp(self.path)
         try:
             self.handle = open(self.tmp, "r+b")
             self.snd = sf.SoundFile(self.handle, "w", self.sample_rate, self.channels, self.subtype, format=self.container)
@@ -356,22 +356,6 @@ def _check_destination(path: Path, protect: Collection[str | os.PathLike] | None
                 f"{path}: expected an output path, found one of the session's input files; inputs are never "
                 "overwritten; fix: write to another file name or folder"
             )
-
-
-def _create_temp(path: Path) -> Path:
-    """A new hidden file next to ``path``, created with the usual permissions (0666 minus the umask)."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError(
-                f"{path}: expected a writable folder, found {exc.strerror}; fix: check permissions of {path.parent}"
-            ) from exc
-    raise OutputError(f"{path}: could not create a temporary file next to it; fix: clean up .{path.name}.*.tmp")
 
 
 def _write_blocks(snd: sf.SoundFile, data: np.ndarray, bits: int | None, rng) -> tuple[int, float]:

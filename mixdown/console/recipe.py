@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mixdown.dsp.registry import PROCESSORS
+from mixdown.export.files import write_text_atomic
 from mixdown.errors import ParameterError, RecipeError
 
 __all__ = ["Step", "Send", "Strip", "Recipe", "SCHEMA_NAME", "SCHEMA_VERSION", "MASTER"]
@@ -133,20 +133,7 @@ class Recipe:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the recipe atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            from mixdown.errors import OutputError
-
-            raise OutputError(f"{path}: expected an existing folder {path.parent}; fix: create it first")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Recipe":

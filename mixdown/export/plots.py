@@ -1,0 +1,161 @@
+"""Figures of an analysis: spectra, loudness over time, stereo image and masking, as PNG or SVG files.
+
+matplotlib with its non-interactive Agg backend (no display needed); every figure is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mixdown.analysis.report import SessionAnalysis
+from mixdown.analysis.stereo import PANNING_BANDS_HZ
+from mixdown.errors import OutputError
+from mixdown.export.files import atomic_path
+
+__all__ = ["FIGURES", "PLOT_FORMATS", "plot_analysis"]
+
+PLOT_FORMATS = ("png", "svg")
+FIGURES = ("spectra", "loudness", "stereo", "masking")
+"""File stems :func:`plot_analysis` writes (masking only for two or more tracks)."""
+_DPI = 120
+_MAX_LABELLED = 24  # more tracks than this: no legend, it would hide the data
+_FLOOR_WIDTH_DB = -40.0  # narrower stereo tracks are drawn at this width
+_SPECTRUM_RANGE_DB = 90.0  # the spectra show this far below their loudest band
+_LOUDNESS_RANGE_LU = 50.0  # the loudness plot shows this far below its loudest value (and not below -70 LUFS)
+
+
+def plot_analysis(analysis: SessionAnalysis, directory: str | os.PathLike, format: str = "png") -> list[Path]:
+    """Draw the analysis of a session into ``directory``.
+
+    Figures: ``spectra`` (1/3-octave level of every track), ``loudness`` (short-term loudness over time, with
+    each track's integrated loudness in the legend), ``stereo`` (width against balance per track, and the RMS
+    spectral panning index per band), ``masking`` (mean masking of each target by each masker, dB; for two or
+    more tracks).
+
+    Args:
+        analysis: from :func:`mixdown.analysis.analyze_session`.
+        directory: an existing or creatable folder; files in it with the same names are replaced.
+        format: ``"png"`` or ``"svg"``.
+    Returns:
+        the written paths, in the order of :data:`FIGURES`.
+    Raises:
+        OutputError: unknown format, or the folder cannot be created.
+    """
+    if format not in PLOT_FORMATS:
+        raise OutputError(f"plot: expected a format in {PLOT_FORMATS}, found {format!r}; fix: use png or svg")
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{directory}: cannot create the folder ({e.strerror}); fix: choose another") from None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never open a window
+    drawings = [("spectra", _spectra), ("loudness", _loudness), ("stereo", _stereo)]
+    if analysis.masking is not None:
+        drawings.append(("masking", _masking))
+    return [_save(draw(analysis), directory / f"{name}.{format}", format) for name, draw in drawings]
+
+
+def _save(figure, path: Path, format: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=format, dpi=_DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def _figure(rows: int = 1, columns: int = 1, size=(10.0, 5.0)):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
+    for axis in axes.flat:  # 20 distinct colours: tracks of a session rarely share one
+        axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    return figure, axes
+
+
+def _legend(axis, n: int) -> None:
+    if n <= _MAX_LABELLED:
+        axis.legend(fontsize="small", ncols=2 if n > 8 else 1, loc="best")
+
+
+def _spectra(analysis: SessionAnalysis):
+    figure, axes = _figure()
+    axis = axes[0, 0]
+    for track in analysis.tracks:
+        axis.semilogx(analysis.spectrum_hz, np.where(np.isfinite(track.spectrum_db), track.spectrum_db, np.nan),
+                      label=track.name, linewidth=1.2)
+    axis.set(title="Long-term spectrum (1/3 octave)", xlabel="frequency (Hz)", ylabel="band level (dB re FS)")
+    levels = np.concatenate([t.spectrum_db for t in analysis.tracks])
+    if np.isfinite(levels).any():
+        top = float(np.nanmax(np.where(np.isfinite(levels), levels, np.nan)))
+        axis.set_ylim(top - _SPECTRUM_RANGE_DB, top + 3.0)
+    axis.grid(True, which="both", alpha=0.3)
+    _legend(axis, len(analysis.tracks))
+    return figure
+
+
+def _loudness(analysis: SessionAnalysis):
+    figure, axes = _figure()
+    axis = axes[0, 0]
+    for track in analysis.tracks:
+        series = track.loudness.short_term_lufs
+        times = 3.0 + np.arange(series.size) / 10.0  # value k covers [k / 10, k / 10 + 3) s: plot at its end
+        label = f"{track.name} ({track.loudness.integrated_lufs:.1f} LUFS)"
+        axis.plot(times, np.where(np.isfinite(series), series, np.nan), label=label, linewidth=1.0)
+    axis.set(title="Short-term loudness (3 s, EBU R128)", xlabel="time (s)", ylabel="LUFS")
+    finite = [v for t in analysis.tracks for v in t.loudness.short_term_lufs if np.isfinite(v)]
+    if finite:
+        top = max(finite)
+        axis.set_ylim(max(top - _LOUDNESS_RANGE_LU, -70.0, min(finite) - 1.0), top + 2.0)
+    axis.grid(True, alpha=0.3)
+    _legend(axis, len(analysis.tracks))
+    return figure
+
+
+def _stereo(analysis: SessionAnalysis):
+    figure, axes = _figure(1, 2, (12.0, 5.0))
+    image, bands = axes[0]
+    stereo = [t for t in analysis.tracks if t.channels == 2]
+    for track in stereo:
+        width_db = track.stereo["width_db"]
+        width_db = _FLOOR_WIDTH_DB if width_db is None or not np.isfinite(width_db) else max(width_db, _FLOOR_WIDTH_DB)
+        image.scatter(track.stereo["balance"], width_db, s=30)
+        image.annotate(track.name, (track.stereo["balance"], width_db), fontsize="x-small",
+                       xytext=(3, 3), textcoords="offset points")
+    mono = [t.name for t in analysis.tracks if t.channels == 1]
+    if mono:  # a mono track has no image: name them instead of stacking dots at one point
+        image.text(0.01, 0.01, "mono: " + ", ".join(mono), transform=image.transAxes, fontsize="x-small",
+                   va="bottom")
+    image.set(title="Stereo image of the stereo tracks", xlabel="balance (-1 left .. +1 right)",
+              ylabel="width: side / mid energy (dB)", xlim=(-1.05, 1.05))
+    image.grid(True, alpha=0.3)
+    names = [f"{lo / 1000:g}-{min(hi, analysis.sample_rate / 2) / 1000:g} kHz" for lo, hi in PANNING_BANDS_HZ]
+    step = 0.8 / max(1, len(stereo))
+    for i, track in enumerate(stereo):
+        bands.bar(np.arange(len(names)) + i * step - 0.4, track.stereo["spi_rms"], step, align="edge",
+                  label=track.name)
+    bands.set(title="Spectral panning index (RMS per frame)", xticks=np.arange(len(names)), xticklabels=names,
+              ylabel="SPI RMS (0 centred .. 1 one side)")
+    bands.grid(True, axis="y", alpha=0.3)
+    if stereo:
+        _legend(bands, len(stereo))
+    return figure
+
+
+def _masking(analysis: SessionAnalysis):
+    n = len(analysis.tracks)
+    figure, axes = _figure(size=(3.0 + 0.45 * n, 2.0 + 0.45 * n))
+    axis = axes[0, 0]
+    shown = axis.imshow(analysis.masking.mean_db, cmap="magma", origin="upper")
+    names = [t.name for t in analysis.tracks]
+    axis.set(title="Masking of target by masker (mean dB)", xlabel="target", ylabel="masker",
+             xticks=range(n), yticks=range(n))
+    axis.set_xticklabels(names, rotation=60, ha="right", fontsize="small")
+    axis.set_yticklabels(names, fontsize="small")
+    figure.colorbar(shown, ax=axis, label="dB")
+    return figure
