@@ -1,8 +1,9 @@
 """Analysis speed: measure a whole session (loudness, spectra, stereo, dynamics, masking, roles) and time it.
 
 A synthetic 16-track x 4-minute stereo session at 44.1 kHz (seeded: tones, noise bursts and silences, so the
-analysis sees realistic structure) is analysed stage by stage; each stage is timed once after a warm-up on a
-short excerpt (numba compilation, caches). Prints a table, then as the last line one JSON object with
+analysis sees realistic structure) goes through :func:`mixdown.analysis.analyze_session`, the call behind
+``mixdown analyze``, once after a warm-up on a short excerpt (numba compilation, caches); its progress callback
+times each stage. Prints a table, then as the last line one JSON object with
 ``seconds`` (all stages), ``track_seconds_per_s`` and the per-stage seconds. Target (issue 3): at least 300
 track-seconds per second on a 2-core machine (16 x 240 s in under 13 s).
 
@@ -12,22 +13,13 @@ Usage: python benchmarks/analysis_speed.py [--tracks 16] [--seconds 240]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
 
 import numpy as np
 import torch
 
-from mixdown.analysis import (
-    activity,
-    average_spectrum,
-    detect_roles,
-    dynamics_features,
-    frame_descriptors,
-    measure_loudness,
-    stereo_features,
-)
+from mixdown.analysis import analyze_session
 from mixdown.audio import Session, Track
 
 SAMPLE_RATE = 44100
@@ -52,22 +44,19 @@ def make_session(n_tracks: int, seconds: float, seed: int = 0) -> np.ndarray:
     return out
 
 
-def stages(audio: torch.Tensor, names: list[str]):
-    """The analysis of one session, as (name, callable) pairs."""
+def analyse(audio: torch.Tensor, names: list[str]) -> dict[str, float]:
+    """Run :func:`analyze_session` on ``(tracks, 2, samples)`` audio; seconds per stage, from its progress."""
     session = Session([Track(name, None, a, SAMPLE_RATE) for name, a in zip(names, audio)], SAMPLE_RATE, [])
-    run = [
-        ("loudness (BS.1770, LRA, true peak)", lambda: measure_loudness(audio, SAMPLE_RATE)),
-        ("average spectrum", lambda: average_spectrum(audio, SAMPLE_RATE)),
-        ("frame descriptors", lambda: frame_descriptors(audio, SAMPLE_RATE)),
-        ("stereo", lambda: stereo_features(audio, SAMPLE_RATE)),
-        ("dynamics and activity", lambda: (dynamics_features(audio, SAMPLE_RATE), activity(audio, SAMPLE_RATE))),
-        ("roles", lambda: detect_roles(session)),
-    ]
-    if importlib.util.find_spec("mixdown.analysis.masking") is not None:
-        from mixdown.analysis.masking import masking_matrix
+    timings = {}
+    last = time.perf_counter()
 
-        run.insert(5, ("masking", lambda: masking_matrix(audio, SAMPLE_RATE)))
-    return run
+    def tick(done: int, total: int, stage: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        timings[stage], last = now - last, now
+
+    analyze_session(session, progress=tick)
+    return timings
 
 
 def main(argv=None) -> dict:
@@ -78,15 +67,11 @@ def main(argv=None) -> dict:
     torch.set_num_threads(2)
     names = [NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f" {i}") for i in range(args.tracks)]
     audio = torch.from_numpy(make_session(args.tracks, args.seconds))
-    for _, fn in stages(audio[..., : 5 * SAMPLE_RATE], names):  # warm-up: compilation and caches
-        fn()
+    analyse(audio[..., : 5 * SAMPLE_RATE], names)  # warm-up: compilation and caches
     print(f"analysing {args.tracks} tracks x {args.seconds:g} s stereo at {SAMPLE_RATE} Hz")
-    timings = {}
-    for name, fn in stages(audio, names):
-        t0 = time.perf_counter()
-        fn()
-        timings[name] = time.perf_counter() - t0
-        print(f"  {name:<36}{timings[name]:8.2f} s")
+    timings = analyse(audio, names)
+    for name, seconds in timings.items():
+        print(f"  {name:<36}{seconds:8.2f} s")
     total = sum(timings.values())
     rate = args.tracks * args.seconds / total
     print(f"  {'total':<36}{total:8.2f} s   {rate:.0f} track-seconds per second (target >= 300)")

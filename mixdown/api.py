@@ -10,11 +10,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mixdown.audio import AudioWriter, BlockReader, read_audio
+from mixdown.analysis import SessionAnalysis, analyze_session
+from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio
 from mixdown.console import Console, Recipe
 from mixdown.errors import RecipeError
 
-__all__ = ["DEMO_RECIPE", "RenderResult", "render_recipe", "demo_recipe_path"]
+__all__ = ["DEMO_RECIPE", "RenderResult", "render_recipe", "demo_recipe_path", "analyze_path"]
 
 DEMO_RECIPE = "assets/demo/saber-finalstep/recipe.json"
 
@@ -96,3 +97,25 @@ def _sources(recipe: Recipe) -> list[Path]:
             raise RecipeError(f"tracks[{i}].source: expected an audio file, found nothing at {path}; fix: correct the path (relative to the recipe file)")
         paths.append(path)
     return paths
+
+
+def analyze_path(
+    path: str | Path,
+    roles: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[SessionAnalysis, list[LoadWarning]]:
+    """Measure a file (a mix) or a folder of stems: loudness, spectra, stereo, dynamics, masking and roles.
+
+    Args:
+        path: one audio file, or a folder whose audio files are the tracks of one song (read-only).
+        roles: ``{track name: role}`` overrides of the detected roles.
+        progress: optional callback ``(done, total, stage)``: files read, then analysis stages.
+    Returns:
+        the :class:`SessionAnalysis` and the warnings loading raised (silent, clipped, DC offset ...).
+    Raises:
+        AudioInputError: no audio at ``path`` or a file that cannot be read (the message names it and the fix).
+    """
+    session = load_session(path, progress=(lambda done, total, name: progress(done, total, f"reading {name}"))
+                           if progress else None)
+    analysis = analyze_session(session, roles, progress=progress)
+    return analysis, session.warnings

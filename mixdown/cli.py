@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
+from rich import box
 from rich.console import Console as Terminal
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -48,6 +52,84 @@ def render(
         + (f", [yellow]{result.clipped_samples} clipped samples[/]" if result.clipped_samples else ""),
         highlight=False,
     )
+
+
+def _progress_bar():
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeRemainingColumn(), console=terminal, transient=True)
+
+
+def _parse_roles(pairs: list[str]) -> dict[str, str]:
+    roles = {}
+    for pair in pairs:
+        name, sep, role = pair.partition("=")
+        if not sep or not name or not role:
+            terminal.print(f"[bold red]error:[/] --role {pair!r}: expected TRACK=ROLE, e.g. --role \"Audio 03=fx\"")
+            raise typer.Exit(2)
+        roles[name] = role
+    return roles
+
+
+def _stdout() -> Terminal:
+    """Standard output; wide when it is a file or a pipe (rich would otherwise assume 80 columns)."""
+    return Terminal(width=None if sys.stdout.isatty() else 160)
+
+
+def _db(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+@app.command()
+def analyze(
+    path: Path = typer.Argument(..., help="an audio file (a mix) or a folder of stems"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write every measurement as JSON here ('-': stdout)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="folder for figures: spectra, loudness, stereo, masking"),
+    plot_format: str = typer.Option("png", "--plot-format", help="png or svg"),
+    role: list[str] = typer.Option([], "--role", help="override a detected role: TRACK=ROLE (repeatable)"),
+) -> None:
+    """Measure a mix or a folder of stems: loudness, spectrum, stereo image, dynamics, masking and roles."""
+    from mixdown import api
+    from mixdown.export.files import write_text_atomic
+    from mixdown.export.plots import plot_analysis
+
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("reading", total=None)
+            analysis, warnings = api.analyze_path(path, _parse_roles(role), progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
+        figures = plot_analysis(analysis, plot, plot_format) if plot is not None else []
+        if json_path is not None:
+            text = json.dumps(analysis.to_dict(), indent=1)
+            if str(json_path) == "-":
+                typer.echo(text)
+                return
+            write_text_atomic(json_path, text + "\n")
+    except MixdownError as e:
+        _fail(e)
+    out = _stdout()
+    out.print(_analysis_table(analysis))
+    for masker, target, db in analysis.worst_masking():
+        out.print(f"  masking: [bold]{masker}[/] over [bold]{target}[/]: {db:.1f} dB", highlight=False)
+    for warning in warnings:
+        out.print(f"  [yellow]warning[/] {warning}", highlight=False)
+    for written in figures + ([json_path] if json_path is not None else []):
+        out.print(f"wrote [bold]{written}[/]", highlight=False)
+
+
+def _analysis_table(analysis) -> Table:
+    table = Table(title=f"{len(analysis.tracks)} track(s), {analysis.duration_s:.1f} s at {analysis.sample_rate} Hz "
+                        "(widths and levels in dB; width = side/mid; balance -1 left .. +1 right)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("track", "role", "conf", "LUFS", "LRA", "dBTP", "crest", "width", "bal", "centroid", "active"):
+        table.add_column(column, justify="left" if column in ("track", "role") else "right",
+                         no_wrap=column != "track")
+    for t in analysis.tracks:
+        table.add_row(
+            t.name, t.role.role, f"{t.role.confidence:.2f}", _db(t.loudness.integrated_lufs),
+            _db(t.loudness.loudness_range_lu), _db(t.loudness.true_peak_db), _db(t.dynamics["crest_db"]),
+            _db(t.stereo["width_db"]) if t.channels == 2 else "mono", f"{t.stereo['balance']:+.2f}",
+            f"{t.descriptors['centroid']:.0f}", f"{100 * t.dynamics['active_share']:.0f}%",
+        )
+    return table
 
 
 @app.command()

@@ -1,0 +1,224 @@
+"""Every measurement of a session in one call: what ``mixdown analyze`` shows and what the mixers read.
+
+Tracks are measured in batches of equal channel count (mono stems stay mono: BS.1770 weighs a mono file as one
+channel, so duplicating it to stereo would read 3 dB louder). Each measurement runs once per batch, so a
+16-track session costs a handful of batched passes, not 16 x 6 calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from mixdown.analysis.dynamics import dynamics_features
+from mixdown.analysis.loudness import LoudnessReport, measure_loudness
+from mixdown.analysis.masking import MaskingReport, masking_matrix
+from mixdown.analysis.roles import RoleGuess, detect_roles
+from mixdown.analysis.spectral import average_spectrum, frame_descriptors
+from mixdown.analysis.stereo import PANNING_BANDS_HZ, stereo_features
+from mixdown.errors import AudioInputError
+
+__all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_session"]
+
+STAGES = ("loudness", "spectrum", "descriptors", "stereo", "dynamics", "masking", "roles")
+"""The stages of :func:`analyze_session`, in order, as reported to its ``progress`` callback."""
+_MIN_SECONDS = 0.5  # the longest window any stage needs is 16384 samples (0.37 s at 44.1 kHz)
+
+# progress(done, total, stage): stages finished so far, of how many, and the one that just finished
+Progress = Callable[[int, int, str], None]
+
+
+@dataclasses.dataclass
+class TrackAnalysis:
+    """The measurements of one track.
+
+    Attributes:
+        name: the track's name.
+        channels: 1 or 2.
+        role: detected (or user-set) role with its confidence and reason.
+        loudness: BS.1770 / EBU R128 figures and the short-term series.
+        spectrum_db: ``(bands,)`` 1/3-octave levels in dB (centres in :attr:`SessionAnalysis.spectrum_hz`).
+        descriptors: mean over active frames of centroid, bandwidth, rolloff (Hz), flatness and contrast (dB).
+        stereo: correlation, width_db, balance, and ``spi_rms`` per panning band (see ``stereo_features``).
+        dynamics: crest_db, dynamic_spread_db, compression_mean_db / std_db, onset_count, active_share.
+    """
+
+    name: str
+    channels: int
+    role: RoleGuess
+    loudness: LoudnessReport
+    spectrum_db: np.ndarray
+    descriptors: dict[str, float]
+    stereo: dict
+    dynamics: dict[str, float]
+
+    def to_dict(self) -> dict:
+        """Plain JSON types; ``-inf`` / ``inf`` / NaN become None."""
+        return _plain({
+            "name": self.name, "channels": self.channels,
+            "role": {"role": self.role.role, "confidence": self.role.confidence, "reason": self.role.reason},
+            "loudness": self.loudness.to_dict(), "spectrum_db": self.spectrum_db,
+            "descriptors": self.descriptors, "stereo": self.stereo, "dynamics": self.dynamics,
+        })
+
+
+@dataclasses.dataclass
+class SessionAnalysis:
+    """The measurements of a session.
+
+    Attributes:
+        sample_rate: Hz.
+        duration_s: seconds.
+        tracks: one :class:`TrackAnalysis` per track, in session order.
+        spectrum_hz: ``(bands,)`` centres of the 1/3-octave bands.
+        masking: pairwise masking between the tracks (None for a single track).
+    """
+
+    sample_rate: int
+    duration_s: float
+    tracks: list[TrackAnalysis]
+    spectrum_hz: np.ndarray
+    masking: MaskingReport | None
+
+    def worst_masking(self, count: int = 5) -> list[tuple[str, str, float]]:
+        """The ``count`` strongest (masker, target, mean dB) pairs, strongest first; empty for one track."""
+        if self.masking is None:
+            return []
+        mean = self.masking.mean_db
+        order = np.argsort(-mean, axis=None, kind="stable")[:count]
+        names = [t.name for t in self.tracks]
+        return [(names[i], names[j], float(mean[i, j])) for i, j in zip(*np.unravel_index(order, mean.shape))
+                if i != j and mean[i, j] > 0.0]
+
+    def to_dict(self) -> dict:
+        """The whole analysis as plain JSON types (short-term series included, masking as a matrix)."""
+        out = {
+            "sample_rate": self.sample_rate, "duration_s": self.duration_s,
+            "spectrum_hz": self.spectrum_hz, "panning_bands_hz": PANNING_BANDS_HZ,
+            "tracks": [t.to_dict() for t in self.tracks],
+        }
+        if self.masking is not None:
+            out["masking"] = {"mean_db": self.masking.mean_db, "band_db": self.masking.band_db,
+                              "centres_hz": self.masking.centres_hz,
+                              "worst": [list(pair) for pair in self.worst_masking()]}
+        return _plain(out)
+
+
+def analyze_session(session, overrides: dict[str, str] | None = None,
+                    progress: Progress | None = None) -> SessionAnalysis:
+    """Measure every track of a session: loudness, spectrum, descriptors, stereo, dynamics, masking and role.
+
+    Args:
+        session: a :class:`mixdown.audio.Session` (any mix of mono and stereo tracks, one length).
+        overrides: ``{track name: role}`` the user set (see :func:`mixdown.analysis.detect_roles`).
+        progress: optional ``progress(done, total, stage)`` after each stage of :data:`STAGES`.
+    Returns:
+        :class:`SessionAnalysis`.
+    Raises:
+        AudioInputError: an empty session or one shorter than half a second.
+        ParameterError: a bad override (see ``detect_roles``).
+
+    Properties: not differentiable; deterministic; every stage batched over the tracks of equal channel count.
+    """
+    if not session.tracks:
+        raise AudioInputError("analyze: expected at least one track, found none; fix: point at a folder of stems")
+    rate = session.sample_rate
+    if session.samples < _MIN_SECONDS * rate:
+        raise AudioInputError(f"analyze: expected at least {_MIN_SECONDS} s of audio, found "
+                              f"{session.duration_s:.2f} s; fix: analyse longer files")
+    groups = _channel_groups(session)
+    n_tracks = len(session.tracks)
+    centres_hz = []
+
+    def finished(stage: str) -> None:
+        if progress is not None:
+            progress(STAGES.index(stage) + 1, len(STAGES), stage)
+
+    def spectrum(x: torch.Tensor) -> np.ndarray:
+        centres, levels = average_spectrum(x, rate, fmax=min(20000.0, rate / 2.0))
+        centres_hz[:] = centres
+        return levels
+
+    measured = {}
+    for stage, measure in (
+        ("loudness", lambda x: measure_loudness(x, rate)),
+        ("spectrum", spectrum),
+        ("descriptors", lambda x: _descriptor_means(x, rate)),
+        ("stereo", lambda x: _split(stereo_features(x, rate))),
+        ("dynamics", lambda x: _split({k: v for k, v in dynamics_features(x, rate).items() if k != "rms_db"})),
+    ):
+        measured[stage] = _per_track(groups, n_tracks, measure)
+        finished(stage)
+    masking = None
+    if n_tracks > 1:
+        masking = masking_matrix(torch.stack([_as_stereo(t.audio) for t in session.tracks]), rate)
+    finished("masking")
+    roles = detect_roles(session, overrides)
+    finished("roles")
+    tracks = [
+        TrackAnalysis(t.name, t.audio.shape[0], roles[t.name], *(measured[stage][i] for stage in STAGES[:5]))
+        for i, t in enumerate(session.tracks)
+    ]
+    return SessionAnalysis(rate, session.duration_s, tracks, np.asarray(centres_hz), masking)
+
+
+def _channel_groups(session) -> list[tuple[list[int], torch.Tensor]]:
+    """Track indices and their stacked audio ``(tracks, channels, samples)``, one group per channel count."""
+    groups = []
+    for channels in (1, 2):
+        index = [i for i, t in enumerate(session.tracks) if t.audio.shape[0] == channels]
+        if index:
+            groups.append((index, torch.stack([session.tracks[i].audio for i in index])))
+    return groups
+
+
+def _per_track(groups, n_tracks: int, measure: Callable) -> list:
+    """Run a batched ``measure`` (returning one item per batch row) on each group, in session order."""
+    out = [None] * n_tracks
+    for index, audio in groups:
+        for i, value in zip(index, measure(audio)):
+            out[i] = value
+    return out
+
+
+def _split(features: dict) -> list[dict]:
+    """``{name: (batch, ...) array}`` -> one ``{name: float or list}`` per batch row."""
+    batch = len(next(iter(features.values())))
+    return [{k: (float(v[b]) if np.ndim(v[b]) == 0 else np.asarray(v[b]).tolist()) for k, v in features.items()}
+            for b in range(batch)]
+
+
+def _descriptor_means(x: torch.Tensor, sample_rate: float) -> list[dict]:
+    """Per track, the mean of each frame descriptor over its non-silent frames (all frames when none is)."""
+    frames = frame_descriptors(x, sample_rate)
+    sounding = frames["centroid"] > 0  # silent frames read 0 Hz
+    out = []
+    for b in range(x.shape[0]):
+        keep = sounding[b] if sounding[b].any() else np.ones_like(sounding[b])
+        out.append({name: float(frames[name][b][keep].mean())
+                    for name in ("centroid", "bandwidth", "rolloff", "flatness", "contrast")})
+    return out
+
+
+def _as_stereo(audio: torch.Tensor) -> torch.Tensor:
+    """Masking reads the mono mix ``(L + R) / 2``; a mono track's is itself, so repeat it."""
+    return audio.expand(2, -1)
+
+
+def _plain(value):
+    """numpy / torch values to JSON types; non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return _plain(np.asarray(value).tolist())
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,168 @@
+"""Session analysis end to end: analyze_session against the single measurements, the CLI, JSON and figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from mixdown.analysis import (
+    STAGES,
+    analyze_session,
+    dynamics_features,
+    masking_matrix,
+    measure_loudness,
+    stereo_features,
+)
+from mixdown.audio import load_session
+from mixdown.cli import app
+from mixdown.errors import OutputError
+from mixdown.export.files import atomic_path
+
+RATE = 44100
+SECONDS = 4.0
+
+
+def _stems(folder: Path) -> dict[str, np.ndarray]:
+    """Three stems, channels-first: a mono kick (decaying 55 Hz hits), a stereo pad panned left, a mono vocal-ish
+    tone with vibrato; written as 24-bit WAV."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(SECONDS * RATE)) / RATE
+    beat = np.exp(-12.0 * (t % 0.5))
+    kick = (0.8 * beat * np.sin(2 * np.pi * 55.0 * t))[None]
+    pad_mono = 0.2 * np.sin(2 * np.pi * 220.0 * t) + 0.05 * rng.standard_normal(t.size)
+    pad = np.stack([0.9 * pad_mono, 0.3 * pad_mono])
+    vocal = (0.3 * np.sin(2 * np.pi * 440.0 * t + 3.0 * np.sin(2 * np.pi * 5.0 * t)))[None]
+    stems = {"Kick In": kick, "Pad L": pad, "Vox Ld": vocal}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, audio in stems.items():
+        sf.write(folder / f"{name}.wav", audio.T.astype(np.float32), RATE, subtype="PCM_24")
+    return stems
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("song")
+    _stems(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def analysis(song):
+    stages = []
+    result = analyze_session(load_session(song), progress=lambda done, total, stage: stages.append((done, total, stage)))
+    return result, stages
+
+
+def test_every_stage_reports_progress_in_order(analysis):
+    _, stages = analysis
+    assert stages == [(i + 1, len(STAGES), stage) for i, stage in enumerate(STAGES)]
+
+
+def test_batched_session_analysis_equals_each_measurement_on_its_own(song, analysis):
+    result, _ = analysis
+    session = load_session(song)
+    for track, measured in zip(session.tracks, result.tracks):
+        alone = measure_loudness(track.audio, RATE)
+        assert measured.channels == track.audio.shape[0]
+        assert measured.loudness.integrated_lufs == pytest.approx(alone.integrated_lufs, abs=1e-9)
+        assert measured.loudness.true_peak_db == pytest.approx(alone.true_peak_db, abs=1e-9)
+        assert measured.stereo["balance"] == pytest.approx(stereo_features(track.audio, RATE)["balance"], abs=1e-9)
+        assert measured.dynamics["crest_db"] == pytest.approx(dynamics_features(track.audio, RATE)["crest_db"],
+                                                               abs=1e-6)
+    stacked = torch.stack([t.audio.expand(2, -1) for t in session.tracks])
+    assert np.allclose(result.masking.mean_db, masking_matrix(stacked, RATE).mean_db)
+
+
+def test_measurements_say_what_the_stems_are(analysis):
+    result, _ = analysis
+    kick, pad, vocal = result.tracks
+    assert [t.role.role for t in result.tracks] == ["kick", "synth_pad", "lead_vocal"]
+    # the pad's left channel is 3x its right: balance (0.09 - 0.81) / (0.09 + 0.81) = -0.8
+    assert pad.stereo["balance"] == pytest.approx(-0.8, abs=0.01)
+    assert kick.descriptors["centroid"] < 200.0 < vocal.descriptors["centroid"]
+    assert kick.dynamics["crest_db"] > vocal.dynamics["crest_db"] + 3.0  # decaying hits against a steady tone
+    # the vocal's loudest 1/3-octave band is the one holding its 440 Hz (+-15 Hz vibrato) tone
+    centre = result.spectrum_hz[int(np.argmax(vocal.spectrum_db))]
+    assert centre / 2 ** (1 / 6) < 440.0 < centre * 2 ** (1 / 6)
+    assert result.masking.mean_db.shape == (3, 3) and np.all(np.diag(result.masking.mean_db) == 0.0)
+
+
+def test_role_overrides_win(song):
+    result = analyze_session(load_session(song), overrides={"Pad L": "strings"})
+    assert result.tracks[1].role.role == "strings" and result.tracks[1].role.confidence == 1.0
+
+
+def test_json_is_strict_and_complete(analysis):
+    result, _ = analysis
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # -inf and NaN became null
+    assert [t["name"] for t in data["tracks"]] == ["Kick In", "Pad L", "Vox Ld"]
+    assert len(data["spectrum_hz"]) == len(data["tracks"][0]["spectrum_db"])
+    assert data["tracks"][0]["stereo"]["width_db"] is None  # mono: -inf dB
+    assert np.array(data["masking"]["mean_db"]).shape == (3, 3)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_cli_analyze_writes_json_and_figures_and_leaves_inputs_alone(song, tmp_path):
+    before = _digest(song)
+    out_json, figures = tmp_path / "analysis.json", tmp_path / "figures"
+    result = CliRunner().invoke(app, ["analyze", str(song), "--json", str(out_json), "--plot", str(figures),
+                                      "--role", "Vox Ld=backing_vocal"])
+    assert result.exit_code == 0, result.output
+    assert "Kick In" in result.output and "backing_vocal" in result.output
+    data = json.loads(out_json.read_text())
+    assert data["tracks"][2]["role"]["role"] == "backing_vocal"
+    for name in ("spectra", "loudness", "stereo", "masking"):
+        assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _digest(song) == before
+    assert not list(tmp_path.glob(".*tmp*"))  # no temp files left behind
+
+
+def test_cli_analyze_one_file_as_svg(song, tmp_path):
+    result = CliRunner().invoke(app, ["analyze", str(song / "Pad L.wav"), "--plot", str(tmp_path),
+                                      "--plot-format", "svg"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loudness.svg", "spectra.svg", "stereo.svg"]
+    assert (tmp_path / "spectra.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cli_analyze_json_to_stdout(song):
+    result = CliRunner().invoke(app, ["analyze", str(song / "Vox Ld.wav"), "--json", "-"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["tracks"][0]["name"] == "Vox Ld"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["analyze", "/no/such/folder"], "/no/such/folder"),
+    (["analyze", "{song}", "--role", "Kick In"], "TRACK=ROLE"),
+    (["analyze", "{song}", "--role", "Kick In=cowbell"], "expected a role"),
+    (["analyze", "{song}", "--plot", "{tmp}", "--plot-format", "jpg"], "png or svg"),
+])
+def test_cli_analyze_bad_input_is_a_clear_error(song, tmp_path, args, message):
+    args = [a.format(song=song, tmp=tmp_path) for a in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    with pytest.raises(OutputError, match="create it first"), atomic_path(tmp_path / "missing" / "x.json"):
+        pass
