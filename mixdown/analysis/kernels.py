@@ -15,7 +15,7 @@ import torch
 
 from mixdown.dsp.kernels import small_work_single_thread
 
-__all__ = ["block_energy_and_peak", "spectral_descriptors"]
+__all__ = ["block_energy_and_peak", "panning_frames", "spectral_descriptors", "stereo_sums"]
 
 _LOG_GROUP = 32  # magnitudes multiplied before one log: floored at 1e-5 and below ~1e4, 32 of them stay finite
 
@@ -79,22 +79,20 @@ def _sift_down(heap, i, size):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _extreme_mean(values, count, heap, largest):  # pragma: no cover - compiled
-    """Mean of the ``count`` largest (or smallest) ``values``: one pass keeping them in a min-heap (of negated
-    values for the smallest), O(n) compares when few replace the root. Spectra mostly fall with frequency, so
-    the smallest are looked for from the top of the band down, and few values replace the root either way."""
-    sign = 1.0 if largest else -1.0
-    size = values.size
+def _top_mean(values, count, heap):  # pragma: no cover - compiled
+    """Mean of the ``count`` largest ``values``: one pass keeping them in a min-heap, O(n) compares when few
+    values replace its root (a spectrum falling with frequency, scanned upwards, replaces almost none)."""
     for j in range(count):
-        heap[j] = sign * values[j if largest else size - 1 - j]
+        heap[j] = values[j]
     for i in range(count // 2 - 1, -1, -1):
         _sift_down(heap, i, count)
-    for j in range(count, size):
-        v = sign * values[j if largest else size - 1 - j]
-        if v > heap[0]:
-            heap[0] = v
+    root = heap[0]
+    for j in range(count, values.size):
+        if values[j] > root:
+            heap[0] = values[j]
             _sift_down(heap, 0, count)
-    return sign * heap[:count].sum() / count
+            root = heap[0]
+    return heap[:count].sum() / count
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
@@ -143,9 +141,10 @@ def _descriptor_kernel(spectrum, freqs, band_edges, band_counts, rolloff_fractio
                 break
         contrast = 0.0
         for b in range(n_bands):
-            values = magnitude[band_edges[b]:band_edges[b + 1]]
-            peak = _extreme_mean(values, band_counts[b], heap, True)
-            valley = _extreme_mean(values, band_counts[b], heap, False)
+            lo, hi = band_edges[b], band_edges[b + 1]
+            peak = _top_mean(magnitude[lo:hi], band_counts[b], heap)
+            # the smallest are the largest negated; scanned from the top of the band down, where they sit
+            valley = -_top_mean(-magnitude[lo:hi][::-1], band_counts[b], heap)
             if valley > 0.0 and peak > 0.0:  # a band with no energy (or only in its top 2 %) reads 0 dB
                 contrast += 20.0 * math.log10(peak / valley)
         out[0, r, t] = centroid
@@ -182,3 +181,100 @@ def spectral_descriptors(spectrum: torch.Tensor, freqs: torch.Tensor, band_edges
                            np.asarray(band_edges, np.int64), np.asarray(band_counts, np.int64),
                            rolloff_fraction, flatness_floor, out)
     return torch.from_numpy(out)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+def _panning_kernel(spectrum, band_edges, out):  # pragma: no cover - compiled
+    n_rows, n_frames, n_bins = spectrum.shape[0], spectrum.shape[2], spectrum.shape[3]
+    n_bands = band_edges.shape[0]
+    for job in numba.prange(n_rows * n_frames):
+        r, t = job // n_frames, job % n_frames
+        spi = np.empty(n_bins)
+        energy = np.empty(n_bins)
+        for k in range(n_bins):
+            left = np.float64(spectrum[r, 0, t, k, 0]) ** 2 + np.float64(spectrum[r, 0, t, k, 1]) ** 2
+            right = np.float64(spectrum[r, 1, t, k, 0]) ** 2 + np.float64(spectrum[r, 1, t, k, 1]) ** 2
+            total = left + right
+            energy[k] = total
+            if total > 0.0:
+                # |L R*| = |L| |R|; the similarity is <= 1 (AM-GM), the max only catches rounding
+                similarity = 2.0 * math.sqrt(left * right) / total
+                side = 1.0 if right > left else (-1.0 if right < left else 0.0)
+                spi[k] = max(1.0 - similarity, 0.0) * side
+            else:
+                spi[k] = 0.0
+        for b in range(n_bands):
+            lo, hi = band_edges[b, 0], band_edges[b, 1]
+            square_sum = 0.0
+            band_energy = 0.0
+            weighted = 0.0
+            for k in range(lo, hi):
+                square_sum += spi[k] * spi[k]
+                band_energy += energy[k]
+                weighted += spi[k] * energy[k]
+            out[0, r, t, b] = math.sqrt(square_sum / max(hi - lo, 1))
+            out[1, r, t, b] = band_energy
+            out[2, r, t, b] = weighted
+
+
+def panning_frames(spectrum: torch.Tensor, band_edges: list[tuple[int, int]]) -> torch.Tensor:
+    """Per frame and band: RMS of the spectral panning index over the band's bins, the band's energy and its
+    SPI-weighted energy (definitions in :func:`mixdown.analysis.stereo_features`).
+
+    Args:
+        spectrum: complex64 ``(rows, 2, frames, bins)``, left and right one-sided spectra.
+        band_edges: per band its bins ``(lo, hi)``, ``lo <= k < hi``; bands may overlap.
+    Returns:
+        float64 ``(3, rows, frames, bands)``: SPI RMS (0..1), ``sum |L|^2 + |R|^2`` and
+        ``sum SPI (|L|^2 + |R|^2)`` over the band's bins.
+
+    Properties: not differentiable; parallel over frames; deterministic.
+    """
+    rows, _, frames, _ = spectrum.shape
+    out = np.empty((3, rows, frames, len(band_edges)))
+    with small_work_single_thread(spectrum.numel()):
+        _panning_kernel(torch.view_as_real(spectrum.contiguous()).numpy(), np.asarray(band_edges, np.int64), out)
+    return torch.from_numpy(out)
+
+
+_SEGMENT = 1 << 16  # samples per job of the stereo sums: many jobs even for one track, on any core count
+
+
+@numba.njit(parallel=True, cache=True)
+def _stereo_sums_kernel(x, channels, out):  # pragma: no cover - compiled
+    n_batch, n_segments = out.shape[0], out.shape[1]
+    n_samples = x.shape[1]
+    for job in numba.prange(n_batch * n_segments):
+        b, k = job // n_segments, job % n_segments
+        left, right = b * channels, b * channels + channels - 1  # a mono row is both channels
+        e_l = e_r = e_lr = s_l = s_r = 0.0
+        for n in range(k * _SEGMENT, min((k + 1) * _SEGMENT, n_samples)):
+            l = np.float64(x[left, n])
+            r = np.float64(x[right, n])
+            e_l += l * l
+            e_r += r * r
+            e_lr += l * r
+            s_l += l
+            s_r += r
+        out[b, k, 0], out[b, k, 1], out[b, k, 2], out[b, k, 3], out[b, k, 4] = e_l, e_r, e_lr, s_l, s_r
+
+
+def stereo_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums over time of ``L^2, R^2, L R, L, R`` per track, in float64, in one pass over the signal.
+
+    Args:
+        x: ``(batch, channels, samples)`` CPU tensor, 1 channel (read as L = R) or 2.
+    Returns:
+        float64 ``(batch, 5)``.
+
+    Properties: not differentiable; parallel over tracks and stretches of 65536 samples (summed in a fixed
+    order: deterministic).
+    """
+    batch, channels, n_samples = x.shape
+    if channels == 2 and x.stride(1) == 0:  # an expanded mono signal: read its one row
+        x, channels = x[:, :1], 1
+    x_np = x.detach().contiguous().reshape(batch * channels, n_samples).numpy()
+    out = np.empty((batch, max(1, -(-n_samples // _SEGMENT)), 5))
+    with small_work_single_thread(x_np.size):
+        _stereo_sums_kernel(x_np, channels, out)
+    return torch.from_numpy(out).sum(1)

@@ -31,7 +31,8 @@ _FLATNESS_FLOOR = 1e-10  # power floor of spectral flatness (librosa's amin), so
 _DESCRIPTORS = ("centroid", "bandwidth", "rolloff", "contrast", "flatness")  # the order of spectral_descriptors
 _WELCH_N_FFT = 16384  # 2.7 Hz bins at 44.1 kHz, finer than the 4.6 Hz wide 1/3-octave band at 20 Hz
 _MIN_SAMPLE_RATE = 8000.0
-_CHUNK_ELEMENTS = 1 << 23  # frames x n_fft samples transformed per FFT call (32 MB of float32)
+_FFT_ELEMENTS = 1 << 20  # frames x n_fft samples per FFT call (4 MB of float32: stays in cache)
+KERNEL_CHUNK_ELEMENTS = 1 << 23  # frames x n_fft samples per chunk handed to a compiled kernel
 
 
 def average_spectrum(x, sample_rate: float, bands_per_octave: int = 3, fmin: float = 20.0,
@@ -135,7 +136,7 @@ def frame_descriptors(x, sample_rate: float, n_fft: int = 4096, hop_length: int 
     # librosa's quantile count per band (Python's round, as librosa)
     counts = [max(1, round(_CONTRAST_QUANTILE * (hi - lo))) for lo, hi in zip(edges, edges[1:])]
     parts = [spectral_descriptors(spectrum, freqs, edges, counts, ROLLOFF_FRACTION, _FLATNESS_FLOOR**0.5)
-             for _, spectrum in stft_chunks(mono(x_t), n_fft, hop_length, center=True)]
+             for _, spectrum in stft_chunks(mono(x_t), n_fft, hop_length, True, KERNEL_CHUNK_ELEMENTS)]
     values = torch.cat(parts, -1).numpy()  # (5, batch, frames)
     out = {name: value[0] if single else value for name, value in zip(_DESCRIPTORS, values)}
     out["times_s"] = np.arange(values.shape[-1]) * hop_length / sample_rate
@@ -195,19 +196,37 @@ def mono(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32).mean(1)
 
 
-def stft_chunks(signal: torch.Tensor, n_fft: int, hop: int, center: bool) -> Iterator[tuple[int, torch.Tensor]]:
+def stft_chunks(signal: torch.Tensor, n_fft: int, hop: int, center: bool,
+                chunk_elements: int = _FFT_ELEMENTS) -> Iterator[tuple[int, torch.Tensor]]:
     """Hann-windowed one-sided spectra of ``(..., samples)``, yielded as ``(first_frame, (..., frames, bins))``
-    chunks; ``center`` reflect-pads ``n_fft // 2`` each side like ``torch.stft(center=True)``."""
+    chunks of about ``chunk_elements`` frame samples; ``center`` reflect-pads ``n_fft // 2`` each side like
+    ``torch.stft(center=True)``. Differentiable (unfold and rfft).
+
+    The FFT itself runs on pieces of :data:`_FFT_ELEMENTS`, whose windowed frames and spectra stay in the CPU
+    cache (2-3x faster than one call on 8M values). Torch reductions over the spectra are fastest on chunks of
+    that size too (the default); compiled kernels, which pay a fixed cost per call, ask for larger chunks, which
+    are then filled piece by piece (without gradients; with gradients they come as pieces)."""
     if center:
         lead = signal.shape[:-1]
         signal = torch.nn.functional.pad(signal.reshape(-1, 1, signal.shape[-1]), (n_fft // 2, n_fft // 2),
                                          mode="reflect").reshape(*lead, -1)
     frames = signal.unfold(-1, n_fft, hop)
-    window = torch.hann_window(n_fft, periodic=True, dtype=signal.dtype)
+    window = torch.hann_window(n_fft, periodic=True, dtype=signal.dtype, device=signal.device)
     rows = max(1, math.prod(frames.shape[:-2]))
-    step = max(1, _CHUNK_ELEMENTS // (rows * n_fft))
-    for start in range(0, frames.shape[-2], step):
-        yield start, torch.fft.rfft(frames[..., start:start + step, :] * window)
+    piece = max(1, _FFT_ELEMENTS // (rows * n_fft))
+    step = piece if signal.requires_grad else max(piece, chunk_elements // (rows * n_fft) // piece * piece)
+    n_frames = frames.shape[-2]
+    for start in range(0, n_frames, step):
+        stop = min(start + step, n_frames)
+        if stop - start <= piece:
+            yield start, torch.fft.rfft(frames[..., start:stop, :] * window)
+            continue
+        spectrum = torch.empty(*frames.shape[:-2], stop - start, n_fft // 2 + 1,
+                               dtype=torch.complex64 if signal.dtype == torch.float32 else torch.complex128)
+        for first in range(start, stop, piece):
+            last = min(first + piece, stop)
+            spectrum[..., first - start:last - start, :] = torch.fft.rfft(frames[..., first:last, :] * window)
+        yield start, spectrum
 
 
 def as_batch(x, function: str, min_samples: int, sample_rate: float) -> tuple[torch.Tensor, bool]:

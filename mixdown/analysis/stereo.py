@@ -1,25 +1,27 @@
 """Stereo image measurements: L/R correlation, side/mid width, balance, and the spectral panning index per band.
 
-Time-domain statistics are accumulated in float64 over chunks of the signal (no full float64 copy of a long
+Time-domain statistics are accumulated in float64 by a compiled kernel in one pass (no float64 copy of a long
 session); the spectral panning index runs on the STFT of both channels, all tracks per FFT call.
+:func:`spi_frames` gives its per-frame series (used by :mod:`mixdown.evaluate`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from mixdown.analysis.spectral import as_batch, power, stft_chunks
+from mixdown.analysis.kernels import panning_frames, stereo_sums
+from mixdown.analysis.spectral import KERNEL_CHUNK_ELEMENTS, as_batch, stft_chunks
 
-__all__ = ["PANNING_BANDS_HZ", "stereo_features"]
+__all__ = ["PANNING_BANDS_HZ", "spi_frames", "stereo_features"]
 
 PANNING_BANDS_HZ = ((0.0, 22050.0), (0.0, 250.0), (250.0, 2500.0), (2500.0, 22050.0))
 """Bands of the panning features (FxNorm): all, low, mid, high; an upper edge beyond Nyquist stops at Nyquist."""
 _N_FFT = 2048
 _HOP = 1024
-_TIME_CHUNK = 1 << 20  # samples per float64 accumulation step
 
 
 def stereo_features(x, sample_rate: float) -> dict:
@@ -74,15 +76,9 @@ def stereo_features(x, sample_rate: float) -> dict:
 
 def _time_domain(x: torch.Tensor) -> dict:
     """Correlation, width and balance of ``(batch, 2, samples)`` from float64 sums of products."""
-    gram = torch.zeros(x.shape[0], 2, 2, dtype=torch.float64)
-    total = torch.zeros(x.shape[0], 2, dtype=torch.float64)
-    for start in range(0, x.shape[-1], _TIME_CHUNK):
-        chunk = x[..., start:start + _TIME_CHUNK].to(torch.float64)
-        gram += chunk @ chunk.transpose(1, 2)
-        total += chunk.sum(-1)
+    e_l, e_r, e_lr, sum_l, sum_r = stereo_sums(x).unbind(-1)
     n = x.shape[-1]
-    e_l, e_r, e_lr = gram[:, 0, 0], gram[:, 1, 1], gram[:, 0, 1]
-    mean_l, mean_r = total[:, 0] / n, total[:, 1] / n
+    mean_l, mean_r = sum_l / n, sum_r / n
     var_l = (e_l / n - mean_l**2).clamp_min(0.0)  # rounding only
     var_r = (e_r / n - mean_r**2).clamp_min(0.0)
     covariance = e_lr / n - mean_l * mean_r
@@ -106,31 +102,61 @@ def _time_domain(x: torch.Tensor) -> dict:
     }
 
 
+def spi_frames(x, sample_rate: float) -> np.ndarray:
+    """RMS of the spectral panning index over each band's bins, per frame (FxNorm's panning feature series).
+
+    The per-frame values that :func:`stereo_features` averages into ``spi_rms``: SPI per bin as defined there
+    (Hann 2048, hop 1024, no padding, frame ``k`` covers samples ``[k * 1024, k * 1024 + 2048)``), its RMS over
+    the bins of each band of :data:`PANNING_BANDS_HZ`. Frames where a band has no energy read 0.
+
+    Args:
+        x: numpy array or torch tensor, ``(channels, samples)`` or ``(batch, channels, samples)``, 1 or 2
+            channels, at least 2048 samples.
+        sample_rate: Hz, at least 8000.
+    Returns:
+        float64 ``(frames, 4)`` for a 2-D input or ``(batch, frames, 4)`` for a 3-D input, ``frames = 1 +
+        (samples - 2048) // 1024``, 0..1; bands in the order of :data:`PANNING_BANDS_HZ`.
+    Raises:
+        AudioInputError: wrong shape, more than 2 channels, shorter than 2048 samples.
+        ParameterError: sample rate below 8000 Hz.
+
+    Properties: not differentiable (measurement); batched; deterministic; a mono input reads 0.
+
+    References: C. Avendano, WASPAA 2003; M. A. Martinez-Ramirez et al., ISMIR 2022 (see :func:`stereo_features`).
+    """
+    x_t, single = as_batch(x, "spi_frames", _N_FFT, sample_rate)
+    if x_t.shape[1] == 1:
+        x_t = x_t.expand(-1, 2, -1)
+    rms = torch.cat([chunk[0] for chunk in _band_spi(x_t, sample_rate)], 1).numpy()
+    return rms[0] if single else rms
+
+
+def _band_spi(x: torch.Tensor, sample_rate: float) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per chunk of frames of ``(batch, 2, samples)``: ``(rms, band_energy, weighted)``, each ``(batch, frames,
+    4)`` float64: RMS of SPI over the band's bins, the band's energy ``sum |L|^2 + |R|^2`` and ``sum SPI
+    (|L|^2 + |R|^2)`` over its bins (a compiled kernel per frame, :func:`mixdown.analysis.kernels.panning_frames`)."""
+    freqs = np.fft.rfftfreq(_N_FFT, 1.0 / sample_rate)
+    nyquist = sample_rate / 2.0
+    edges = []
+    for lo, hi in PANNING_BANDS_HZ:  # bins lo <= f < hi, the top band up to and including Nyquist
+        inside = np.flatnonzero((freqs >= lo) & ((freqs < hi) | ((hi >= nyquist) & (freqs <= nyquist))))
+        edges.append((int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0))
+    for _, spectrum in stft_chunks(x.to(torch.float32), _N_FFT, _HOP, False, KERNEL_CHUNK_ELEMENTS):
+        yield tuple(panning_frames(spectrum, edges))
+
+
 def _panning(x: torch.Tensor, sample_rate: float) -> dict:
     """``spi_rms`` and ``spi_mean``, each ``(batch, 4)`` float64."""
-    freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / sample_rate, dtype=torch.float64)
-    nyquist = sample_rate / 2.0
-    masks = torch.stack([(freqs >= lo) & ((freqs < hi) | ((hi >= nyquist) & (freqs <= nyquist)))
-                         for lo, hi in PANNING_BANDS_HZ]).to(torch.float32)  # (bands, bins)
-    batch, bands = x.shape[0], masks.shape[0]
+    batch, bands = x.shape[0], len(PANNING_BANDS_HZ)
     rms_sum = torch.zeros(batch, bands, dtype=torch.float64)
     frame_count = torch.zeros(batch, bands, dtype=torch.float64)
     weighted = torch.zeros(batch, bands, dtype=torch.float64)
     energy_sum = torch.zeros(batch, bands, dtype=torch.float64)
-    for _, spectrum in stft_chunks(x.to(torch.float32), _N_FFT, _HOP, center=False):
-        left, right = spectrum[:, 0], spectrum[:, 1]  # (batch, frames, bins)
-        power_l, power_r = power(left), power(right)
-        energy = power_l + power_r
-        has = energy > 0
-        # |L R*| = |L| |R|; the similarity is <= 1 (AM-GM), the clamp only catches rounding.
-        similarity = 2.0 * (power_l * power_r).sqrt() / torch.where(has, energy, torch.ones_like(energy))
-        spi = torch.where(has, (1.0 - similarity).clamp_min(0.0) * torch.sign(power_r - power_l), 0.0)
-        band_energy = energy @ masks.T  # (batch, frames, bands)
-        rms = (spi.square() @ masks.T / masks.sum(-1)).sqrt()
+    for rms, band_energy, band_weighted in _band_spi(x, sample_rate):
         active = band_energy > 0
         rms_sum += torch.where(active, rms, 0.0).sum(1).to(torch.float64)
         frame_count += active.sum(1).to(torch.float64)
-        weighted += ((spi * energy) @ masks.T).sum(1).to(torch.float64)
+        weighted += band_weighted.sum(1).to(torch.float64)
         energy_sum += band_energy.sum(1).to(torch.float64)
     spi_rms = torch.where(frame_count > 0, rms_sum / frame_count.clamp_min(1.0), 0.0)
     spi_mean = torch.where(energy_sum > 0, weighted / torch.where(energy_sum > 0, energy_sum, 1.0), 0.0)
