@@ -1,0 +1,15 @@
+"""Objective comparison of a mix with a reference mix: alignment, FxNorm feature MAPE, Diff-MST's audio
+features (differentiable, also a training loss) and the multi-resolution STFT distance. See docs/evaluate.md."""
+
+from mixdown.evaluate.alignment import Alignment, align, match_loudness
+from mixdown.evaluate.comparison import Comparison, compare
+from mixdown.evaluate.features import AF_WEIGHTS, audio_feature_distances, audio_feature_loss, audio_features
+from mixdown.evaluate.fxnorm import GROUPS, MAPE_FLOORS, fxnorm_features, fxnorm_mape
+from mixdown.evaluate.stft_distance import FFT_SIZES, mrstft_distance
+
+__all__ = [
+    "compare", "Comparison", "align", "Alignment", "match_loudness",
+    "audio_features", "audio_feature_distances", "audio_feature_loss", "AF_WEIGHTS",
+    "mrstft_distance", "FFT_SIZES",
+    "fxnorm_features", "fxnorm_mape", "GROUPS", "MAPE_FLOORS",
+]
