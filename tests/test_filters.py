@@ -108,6 +108,14 @@ def test_block_energy_is_the_blockwise_sum_of_squares_of_the_filtered_signal(tor
     assert np.abs(energy.numpy() / expected - 1.0).max() < (1e-4 if torch_path else 1e-6)
 
 
+def test_block_energy_of_an_odd_number_of_rows():
+    x = _noise(1.0, channels=1, batch=3)  # 3 rows: the kernel's last pair holds one row twice
+    sos = _eq_sos()[0][:1].expand(3, -1, -1).contiguous()
+    expected = _scipy_reference(x, sos)[..., : 10 * 4410]
+    energy = sosfilt_block_energy(x, sos, 4410)
+    assert np.abs(energy.numpy() / (expected**2).reshape(3, 1, 10, 4410).sum(-1) - 1.0).max() < 1e-6
+
+
 def test_biquad_kernel_gradients_match_finite_differences_and_torch_autograd():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 2, 200, generator=g, dtype=torch.float64, requires_grad=True)

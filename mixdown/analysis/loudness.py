@@ -163,7 +163,9 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
     integrated = _integrated(momentary)
     lra = _loudness_range(short_term)
     with torch.no_grad():
-        sample_peak = _to_db(x_t.detach().abs().amax(dim=(1, 2)).to(torch.float64))
+        # max and -min: no |x| copy of the whole session
+        x_d = x_t.detach()
+        sample_peak = _to_db(torch.maximum(x_d.amax(dim=(1, 2)), -x_d.amin(dim=(1, 2))).to(torch.float64))
         true_peak = true_peak_db(x_t.detach(), sample_rate).to(torch.float64).cpu()
     sample_peak = sample_peak.cpu()
     integrated = integrated.cpu()

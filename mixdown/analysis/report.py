@@ -131,6 +131,8 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
         raise AudioInputError(f"analyze: expected at least {_MIN_SECONDS} s of audio, found "
                               f"{session.duration_s:.2f} s; fix: analyse longer files")
     groups = _channel_groups(session)
+    # The spectral measurements all read the mono mix (L + R) / 2: make it once per group, not once per stage.
+    mono_groups = [(index, audio.mean(1, keepdim=True) if audio.shape[1] == 2 else audio) for index, audio in groups]
     n_tracks = len(session.tracks)
     centres_hz = []
 
@@ -151,11 +153,12 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
         ("stereo", lambda x: _split(stereo_features(x, rate))),
         ("dynamics", lambda x: _split({k: v for k, v in dynamics_features(x, rate).items() if k != "rms_db"})),
     ):
-        measured[stage] = _per_track(groups, n_tracks, measure)
+        measured[stage] = _per_track(mono_groups if stage in ("spectrum", "descriptors") else groups, n_tracks,
+                                     measure)
         finished(stage)
     masking = None
     if n_tracks > 1:
-        masking = masking_matrix(torch.stack([_as_stereo(t.audio) for t in session.tracks]), rate)
+        masking = masking_matrix(_in_session_order(mono_groups, n_tracks), rate)
     finished("masking")
     roles = detect_roles(session, overrides)
     finished("roles")
@@ -172,7 +175,7 @@ def _channel_groups(session) -> list[tuple[list[int], torch.Tensor]]:
     for channels in (1, 2):
         index = [i for i, t in enumerate(session.tracks) if t.audio.shape[0] == channels]
         if index:
-            groups.append((index, torch.stack([session.tracks[i].audio for i in index])))
+            groups.append((index, _stack([session.tracks[i].audio for i in index])))
     return groups
 
 
@@ -204,9 +207,25 @@ def _descriptor_means(x: torch.Tensor, sample_rate: float) -> list[dict]:
     return out
 
 
-def _as_stereo(audio: torch.Tensor) -> torch.Tensor:
-    """Masking reads the mono mix ``(L + R) / 2``; a mono track's is itself, so repeat it."""
-    return audio.expand(2, -1)
+def _in_session_order(groups, n_tracks: int) -> torch.Tensor:
+    """The groups' ``(tracks, channels, samples)`` audio (one channel count) restacked in session order."""
+    if len(groups) == 1:  # one group holds every track, in order
+        return groups[0][1]
+    tracks = [None] * n_tracks
+    for index, audio in groups:
+        for i, track in zip(index, audio):
+            tracks[i] = track
+    return _stack(tracks)
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack`` into memory numpy allocates: numpy asks the kernel for transparent huge pages on large
+    arrays (madvise) and torch's CPU allocator does not; on 4 KB pages the compiled kernels, which walk many
+    tracks at once, run 2-3x slower on a long session (TLB misses)."""
+    out = np.empty((len(tensors), *tensors[0].shape), dtype=np.float32)
+    for row, tensor in zip(out, tensors):
+        row[...] = tensor.numpy()
+    return torch.from_numpy(out)
 
 
 def _plain(value):
