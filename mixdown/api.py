@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from mixdown.analysis import SessionAnalysis, analyze_session
-from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio
+from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio, resample
 from mixdown.console import Console, Recipe
 from mixdown.errors import RecipeError
+from mixdown.evaluate import Comparison, compare
 
-__all__ = ["DEMO_RECIPE", "RenderResult", "render_recipe", "demo_recipe_path", "analyze_path"]
+__all__ = ["DEMO_RECIPE", "RenderResult", "render_recipe", "demo_recipe_path", "analyze_path", "compare_files"]
 
 DEMO_RECIPE = "assets/demo/saber-finalstep/recipe.json"
 
@@ -119,3 +120,22 @@ def analyze_path(
                            if progress else None)
     analysis = analyze_session(session, roles, progress=progress)
     return analysis, session.warnings
+
+
+def compare_files(mix: str | Path, reference: str | Path,
+                  align: bool = True) -> tuple[Comparison, np.ndarray, np.ndarray, int]:
+    """Compare a mix file with a reference mix file of the same music (see :func:`mixdown.evaluate.compare`).
+
+    Args:
+        mix, reference: audio files (read-only); the reference is resampled to the mix's rate (soxr VHQ).
+        align: remove the lag between the two before comparing.
+    Returns:
+        ``(comparison, mix_audio, reference_audio, sample_rate)``: the audio as compared (channels-first float32,
+        before alignment), for figures.
+    Raises:
+        AudioInputError: a file that cannot be read, or shorter than 1 s.
+    """
+    mix_audio, rate = read_audio(mix)
+    reference_audio, reference_rate = read_audio(reference)
+    reference_audio = resample(reference_audio, reference_rate, rate)
+    return compare(mix_audio, reference_audio, rate, align=align), mix_audio, reference_audio, rate

@@ -133,6 +133,65 @@ def _analysis_table(analysis) -> Table:
 
 
 @app.command()
+def compare(
+    mix: Path = typer.Argument(..., help="your mix (audio file)"),
+    reference: Path = typer.Argument(..., help="a reference mix of the same music (any rate; resampled)"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write every metric as JSON here ('-': stdout)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="folder for the comparison figure"),
+    plot_format: str = typer.Option("png", "--plot-format", help="png or svg"),
+    no_align: bool = typer.Option(False, "--no-align", help="compare from the first samples (no lag search)"),
+) -> None:
+    """Compare a mix with a reference mix: FxNorm feature errors, Diff-MST audio features, MR-STFT distance."""
+    from mixdown import api
+    from mixdown.export.files import write_text_atomic
+    from mixdown.export.plots import plot_comparison
+
+    try:
+        with _progress_bar() as bar:
+            bar.add_task("comparing", total=None)
+            result, mix_audio, reference_audio, rate = api.compare_files(mix, reference, align=not no_align)
+            figure = (plot_comparison(mix_audio, reference_audio, rate, result.loudness_match_db, plot, plot_format,
+                                      (mix.stem, reference.stem)) if plot is not None else None)
+        if json_path is not None:
+            text = json.dumps(result.to_dict(), indent=1)
+            if str(json_path) == "-":
+                typer.echo(text)
+                return
+            write_text_atomic(json_path, text + "\n")
+    except MixdownError as e:
+        _fail(e)
+    out = _stdout()
+    a = result.alignment
+    out.print(f"aligned: lag {a.lag_s * 1000:+.1f} ms ({a.lag_samples:+d} samples), correlation {a.correlation:.3f}, "
+              f"{a.overlap_samples / rate:.1f} s compared; loudness match {result.loudness_match_db:+.2f} dB",
+              highlight=False)
+    out.print(_comparison_tables(result))
+    for written in ([figure] if figure else []) + ([json_path] if json_path is not None else []):
+        out.print(f"wrote [bold]{written}[/]", highlight=False)
+
+
+def _comparison_tables(result) -> Table:
+    """One table: FxNorm MAPE per group and feature, then the AF features, then the MR-STFT distances."""
+    table = Table(title="mix against reference (0 = identical)", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for column in ("metric", "feature", "mix", "reference", "distance"):
+        table.add_column(column, justify="left" if column in ("metric", "feature") else "right")
+    for group, features in result.fxnorm.items():
+        table.add_row(f"FxNorm {group}", "mean", "", "", f"{result.fxnorm_means[group]:.1f} %", style="bold")
+        for feature, mape in features.items():
+            table.add_row("", feature, "", "", f"{mape:.1f} %")
+    for name, entry in result.audio_features.items():
+        vector = isinstance(entry["mix"], list)
+        table.add_row("audio feature", name, "(24 bands)" if vector else f"{entry['mix']:.3f}",
+                      "(24 bands)" if vector else f"{entry['reference']:.3f}", f"{entry['distance']:.3f}")
+    table.add_row("audio feature", "weighted loss (Diff-MST)", "", "", f"{result.audio_feature_loss:.3f}", style="bold")
+    for name, value in result.mrstft.items():
+        table.add_row("MR-STFT", f"L{'+' if name == 'sum' else '-' if name == 'difference' else '+-'}R"
+                      if name != "total" else "total", "", "", f"{value:.3f}", style="bold" if name == "total" else None)
+    return table
+
+
+@app.command()
 def processors() -> None:
     """List the console's processors and their parameters."""
     import mixdown.dsp

@@ -12,7 +12,7 @@ from mixdown.audio.io import (
     read_audio_info,
     write_audio,
 )
-from mixdown.audio.session import WARNING_CODES, LoadWarning, Session, Track, load_session
+from mixdown.audio.session import WARNING_CODES, LoadWarning, Session, Track, load_session, resample
 from mixdown.audio.stream import BlockReader
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "WriteReport",
     "AudioInfo",
     "load_session",
+    "resample",
     "Session",
     "Track",
     "LoadWarning",

@@ -221,7 +221,7 @@ def load_session(
             progress(done, len(paths), path.stem)
 
     rate = _session_rate([info.sample_rate for _, _, info in loaded], sample_rate)
-    resampled = [_resample(audio, info.sample_rate, rate) for _, audio, info in loaded]
+    resampled = [resample(audio, info.sample_rate, rate) for _, audio, info in loaded]
     longest = max(range(len(loaded)), key=lambda i: resampled[i].shape[1])
     length = resampled[longest].shape[1]
     # soxr rounds each output length, so tracks of one duration at different rates may differ by one sample.
@@ -305,7 +305,7 @@ def _session_rate(rates: list[int], requested: int | None) -> int:
     return max(counts, key=lambda r: (counts[r], r))
 
 
-def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """``(channels, samples)`` float32 at ``rate_out``; output length ``round(samples * rate_out / rate_in)``."""
     if rate_in == rate_out:
         return audio

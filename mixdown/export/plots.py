@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mixdown.analysis.loudness import measure_loudness
 from mixdown.analysis.report import SessionAnalysis
-from mixdown.analysis.stereo import PANNING_BANDS_HZ
+from mixdown.analysis.spectral import average_spectrum
+from mixdown.analysis.stereo import PANNING_BANDS_HZ, stereo_features
 from mixdown.errors import OutputError
 from mixdown.export.files import atomic_path
 
-__all__ = ["FIGURES", "PLOT_FORMATS", "plot_analysis"]
+__all__ = ["FIGURES", "PLOT_FORMATS", "plot_analysis", "plot_comparison"]
 
 PLOT_FORMATS = ("png", "svg")
 FIGURES = ("spectra", "loudness", "stereo", "masking")
@@ -44,6 +46,71 @@ def plot_analysis(analysis: SessionAnalysis, directory: str | os.PathLike, forma
     Raises:
         OutputError: unknown format, or the folder cannot be created.
     """
+    directory = _prepare(directory, format)
+    drawings = [("spectra", _spectra), ("loudness", _loudness), ("stereo", _stereo)]
+    if analysis.masking is not None:
+        drawings.append(("masking", _masking))
+    return [_save(draw(analysis), directory / f"{name}.{format}", format) for name, draw in drawings]
+
+
+def plot_comparison(mix, reference, sample_rate: int, loudness_match_db: float, directory: str | os.PathLike,
+                    format: str = "png", names: tuple[str, str] = ("mix", "reference")) -> Path:
+    """Draw a mix against its reference into ``directory/comparison.<format>``: their 1/3-octave spectra with
+    the mix brought to the reference's loudness, the difference per band (what an EQ would change), short-term
+    loudness over time, and the spectral panning index per band.
+
+    Args:
+        mix, reference: ``(channels, samples)`` float arrays at ``sample_rate`` (1 or 2 channels).
+        sample_rate: Hz.
+        loudness_match_db: gain that brings the mix to the reference's integrated loudness
+            (``Comparison.loudness_match_db``).
+        directory: an existing or creatable folder.
+        format: ``"png"`` or ``"svg"``.
+        names: legend labels of the mix and the reference.
+    Returns:
+        the written path.
+    Raises:
+        OutputError: unknown format, or the folder cannot be created.
+    """
+    directory = _prepare(directory, format)
+    fmax = min(20000.0, sample_rate / 2.0)
+    centres, levels = zip(*(average_spectrum(x, sample_rate, fmax=fmax) for x in (mix, reference)))
+    mix_level, reference_level = levels[0] + loudness_match_db, levels[1]
+    figure, axes = _figure(2, 2, (12.0, 8.0))
+    spectra, difference, loudness, panning = axes.flat
+    for level, name in ((mix_level, f"{names[0]} ({loudness_match_db:+.1f} dB to match loudness)"),
+                        (reference_level, names[1])):
+        spectra.semilogx(centres[0], np.where(np.isfinite(level), level, np.nan), label=name)
+    spectra.set(title="Long-term spectrum (1/3 octave), loudness-matched", xlabel="frequency (Hz)",
+                ylabel="band level (dB re FS)")
+    spectra.legend(fontsize="small")
+    with np.errstate(invalid="ignore"):
+        delta = np.where(np.isfinite(mix_level) & np.isfinite(reference_level), mix_level - reference_level, np.nan)
+    difference.semilogx(centres[0], delta, color="black")
+    difference.axhline(0.0, color="grey", linewidth=0.8)
+    difference.set(title=f"{names[0]} minus {names[1]} per band", xlabel="frequency (Hz)", ylabel="dB")
+    for x, name in ((mix, names[0]), (reference, names[1])):
+        report = measure_loudness(x, sample_rate)
+        series = report.short_term_lufs
+        loudness.plot(3.0 + np.arange(series.size) / 10.0, np.where(np.isfinite(series), series, np.nan),
+                      label=f"{name} ({report.integrated_lufs:.1f} LUFS, LRA {report.loudness_range_lu:.1f} LU)")
+    loudness.set(title="Short-term loudness (3 s)", xlabel="time (s)", ylabel="LUFS")
+    loudness.legend(fontsize="small")
+    bands = [f"{lo / 1000:g}-{min(hi, sample_rate / 2) / 1000:g} kHz" for lo, hi in PANNING_BANDS_HZ]
+    for i, (x, name) in enumerate(((mix, names[0]), (reference, names[1]))):
+        features = stereo_features(x, sample_rate)
+        panning.bar(np.arange(len(bands)) + 0.4 * i - 0.4, features["spi_rms"], 0.4, align="edge",
+                    label=f"{name} (width {features['width_db']:.1f} dB)")
+    panning.set(title="Spectral panning index (RMS per frame)", xticks=np.arange(len(bands)), xticklabels=bands,
+                ylabel="SPI RMS")
+    panning.legend(fontsize="small")
+    for axis in axes.flat:
+        axis.grid(True, which="both", alpha=0.3)
+    return _save(figure, directory / f"comparison.{format}", format)
+
+
+def _prepare(directory: str | os.PathLike, format: str) -> Path:
+    """Check the format, create the folder, select the file-only backend."""
     if format not in PLOT_FORMATS:
         raise OutputError(f"plot: expected a format in {PLOT_FORMATS}, found {format!r}; fix: use png or svg")
     directory = Path(directory)
@@ -54,10 +121,7 @@ def plot_analysis(analysis: SessionAnalysis, directory: str | os.PathLike, forma
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never open a window
-    drawings = [("spectra", _spectra), ("loudness", _loudness), ("stereo", _stereo)]
-    if analysis.masking is not None:
-        drawings.append(("masking", _masking))
-    return [_save(draw(analysis), directory / f"{name}.{format}", format) for name, draw in drawings]
+    return directory
 
 
 def _save(figure, path: Path, format: str) -> Path:
