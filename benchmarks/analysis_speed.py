@@ -8,7 +8,10 @@ the operating system for fresh memory pages, which a long-running process does o
 ``seconds`` (all stages), ``track_seconds_per_s`` and the per-stage seconds. Target (issue 3): at least 300
 track-seconds per second on a 2-core machine (16 x 240 s in under 13 s).
 
-Usage: python benchmarks/analysis_speed.py [--tracks 16] [--seconds 240]
+The peer, side by side in the same process: pyloudnorm's integrated loudness on 4 of the tracks against
+mixdown's loudness stage (which measures much more) on the same 4.
+
+Usage: python benchmarks/analysis_speed.py [--tracks 16] [--seconds 240] [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from mixdown.analysis import analyze_session
+from mixdown.analysis import analyze_session, measure_loudness
 from mixdown.audio import Session, Track
 
 SAMPLE_RATE = 44100
@@ -60,6 +63,25 @@ def analyse(audio: torch.Tensor, names: list[str]) -> dict[str, float]:
     return timings
 
 
+def peer_loudness(audio: torch.Tensor, tracks: int) -> tuple[float, float]:
+    """pyloudnorm's integrated loudness (its only measurement: no LRA, no short-term series, no true peak) on
+    ``tracks`` tracks, against mixdown's whole loudness stage on the same tracks; track-seconds per second of
+    each."""
+    import pyloudnorm
+
+    excerpt = audio[:tracks]
+    seconds = excerpt.shape[0] * excerpt.shape[-1] / SAMPLE_RATE
+    meter = pyloudnorm.Meter(SAMPLE_RATE)
+    t0 = time.perf_counter()
+    for track in excerpt.numpy():
+        meter.integrated_loudness(track.T)
+    peer = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    measure_loudness(excerpt, SAMPLE_RATE)
+    ours = time.perf_counter() - t0
+    return seconds / ours, seconds / peer
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tracks", type=int, default=16)
@@ -80,9 +102,14 @@ def main(argv=None) -> dict:
     rate = args.tracks * args.seconds / total
     print(f"  {'total (median run)':<36}{total:8.2f} s   {rate:.0f} track-seconds per second (target >= 300)")
     print(f"  runs: {', '.join(f'{t:.2f}' for t in totals)} s (the first also pays the OS for fresh memory pages)")
+    ours, peer = peer_loudness(audio, min(4, args.tracks))
+    print(f"  loudness alone: mixdown {ours:.0f} track-s/s (integrated, momentary, short-term, LRA, true peak) vs "
+          f"pyloudnorm {peer:.0f} track-s/s (integrated only): {ours / peer:.1f}x")
     result = {"tracks": args.tracks, "track_seconds": args.tracks * args.seconds, "seconds": round(total, 3),
               "track_seconds_per_s": round(rate, 1), "first_run_seconds": round(totals[0], 3),
-              "stages_s": {k: round(v, 3) for k, v in runs[median].items()}}
+              "stages_s": {k: round(v, 3) for k, v in runs[median].items()},
+              "loudness_tps": round(ours, 1), "pyloudnorm_tps": round(peer, 1), "ratio_loudness_vs_pyloudnorm":
+              round(ours / peer, 2)}
     print(json.dumps(result))
     return result
 

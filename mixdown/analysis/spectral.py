@@ -192,8 +192,10 @@ def power(spectrum: torch.Tensor) -> torch.Tensor:
 
 
 def mono(x: torch.Tensor) -> torch.Tensor:
-    """``(batch, channels, samples)`` -> float32 ``(batch, samples)`` mean over channels."""
-    return x.to(torch.float32).mean(1)
+    """``(batch, channels, samples)`` -> float32 ``(batch, samples)`` mean over channels (a view of a float32
+    mono input: no copy of a long session)."""
+    x = x.to(torch.float32)
+    return x[:, 0] if x.shape[1] == 1 else x.mean(1)
 
 
 def stft_chunks(signal: torch.Tensor, n_fft: int, hop: int, center: bool,
@@ -205,7 +207,8 @@ def stft_chunks(signal: torch.Tensor, n_fft: int, hop: int, center: bool,
     The FFT itself runs on pieces of :data:`_FFT_ELEMENTS`, whose windowed frames and spectra stay in the CPU
     cache (2-3x faster than one call on 8M values). Torch reductions over the spectra are fastest on chunks of
     that size too (the default); compiled kernels, which pay a fixed cost per call, ask for larger chunks, which
-    are then filled piece by piece (without gradients; with gradients they come as pieces)."""
+    are then filled piece by piece (without gradients; with gradients they come as pieces). Large chunks are
+    views of one reused buffer: use each chunk before asking for the next."""
     if center:
         lead = signal.shape[:-1]
         signal = torch.nn.functional.pad(signal.reshape(-1, 1, signal.shape[-1]), (n_fft // 2, n_fft // 2),
@@ -216,13 +219,16 @@ def stft_chunks(signal: torch.Tensor, n_fft: int, hop: int, center: bool,
     piece = max(1, _FFT_ELEMENTS // (rows * n_fft))
     step = piece if signal.requires_grad else max(piece, chunk_elements // (rows * n_fft) // piece * piece)
     n_frames = frames.shape[-2]
+    buffer = None
     for start in range(0, n_frames, step):
         stop = min(start + step, n_frames)
         if stop - start <= piece:
             yield start, torch.fft.rfft(frames[..., start:stop, :] * window)
             continue
-        spectrum = torch.empty(*frames.shape[:-2], stop - start, n_fft // 2 + 1,
-                               dtype=torch.complex64 if signal.dtype == torch.float32 else torch.complex128)
+        if buffer is None:  # one buffer for every large chunk: fresh 64 MB blocks would each fault in anew
+            buffer = torch.empty(*frames.shape[:-2], step, n_fft // 2 + 1,
+                                 dtype=torch.complex64 if signal.dtype == torch.float32 else torch.complex128)
+        spectrum = buffer[..., : stop - start, :]
         for first in range(start, stop, piece):
             last = min(first + piece, stop)
             spectrum[..., first - start:last - start, :] = torch.fft.rfft(frames[..., first:last, :] * window)
