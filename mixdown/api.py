@@ -11,14 +11,20 @@ import numpy as np
 import torch
 
 from mixdown.analysis import SessionAnalysis, analyze_session
-from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio, resample
+from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio, resample, write_audio
 from mixdown.console import Console, Recipe
-from mixdown.errors import RecipeError
+from mixdown.errors import OutputError, RecipeError
 from mixdown.evaluate import Comparison, compare
+from mixdown.mastering import loudness_target
+from mixdown.mastering.master import master_to_target
+from mixdown.methods.intent import Intent, load_intent
+from mixdown.methods.rules import rules_recipe
 
-__all__ = ["DEMO_RECIPE", "RenderResult", "render_recipe", "demo_recipe_path", "analyze_path", "compare_files"]
+__all__ = ["DEMO_RECIPE", "DEMO_STEMS", "MixResult", "RenderResult", "render_recipe", "demo_recipe_path",
+           "demo_stems_path", "analyze_path", "compare_files", "mix_folder"]
 
 DEMO_RECIPE = "assets/demo/saber-finalstep/recipe.json"
+DEMO_STEMS = "assets/demo/saber-finalstep/stems"
 
 # progress(done, total, stage): frames rendered so far out of the total, and what is happening
 Progress = Callable[[int, int, str], None]
@@ -27,6 +33,11 @@ Progress = Callable[[int, int, str], None]
 def demo_recipe_path() -> Path:
     """The example recipe bundled with the demo stems (Saber, "Final Step", BSD-2-clause; see ATTRIBUTION.md)."""
     return Path(str(resources.files("mixdown") / DEMO_RECIPE))
+
+
+def demo_stems_path() -> Path:
+    """The bundled demo song's stems (12 tracks, 15 s)."""
+    return Path(str(resources.files("mixdown") / DEMO_STEMS))
 
 
 @dataclass
@@ -139,3 +150,81 @@ def compare_files(mix: str | Path, reference: str | Path,
     reference_audio, reference_rate = read_audio(reference)
     reference_audio = resample(reference_audio, reference_rate, rate)
     return compare(mix_audio, reference_audio, rate, align=align), mix_audio, reference_audio, rate
+
+
+@dataclass
+class MixResult:
+    """What ``mix_folder`` wrote and measured."""
+
+    mix_path: Path
+    recipe_path: Path
+    sample_rate: int
+    seconds: float
+    tracks: int
+    integrated_lufs: float
+    true_peak_db: float
+    loudness_range_lu: float
+    clipped_samples: int
+    warnings: list[LoadWarning]
+
+
+def mix_folder(
+    stems: str | Path,
+    out_dir: str | Path,
+    intent: Intent | str | Path | None = None,
+    target: str | float | None = None,
+    genre: str | None = None,
+    format: str = "wav24",
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> MixResult:
+    """Mix a folder of stems with the rules method: ``out_dir/mix.wav`` (mastered) and ``out_dir/recipe.json``.
+
+    Args:
+        stems: a folder of audio files (read-only), one track each.
+        out_dir: created if needed; ``mix.<wav|flac>`` and ``recipe.json`` are written atomically.
+        intent: an :class:`Intent`, or a YAML/JSON intent file; None for defaults.
+        target: loudness target preset or LUFS; overrides the intent's.
+        genre: overrides the intent's genre.
+        format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
+        seed: the reverb's noise seed (same seed, same bits).
+        progress: optional callback ``(done, total, stage)``.
+    Returns:
+        :class:`MixResult`.
+    Raises:
+        AudioInputError / ParameterError / OutputError with the file and the fix.
+    """
+    intent = intent if isinstance(intent, Intent) else (load_intent(intent) if intent is not None else Intent())
+    if target is not None:
+        intent.target = loudness_target(target)
+    if genre is not None:
+        intent.genre = Intent.from_dict({"genre": genre}).genre
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror}); fix: choose a writable "
+                          "place with -o") from None
+    stage = (lambda name: (lambda done, total, what: progress(done, total, f"{name}: {what}"))) if progress else \
+        (lambda name: None)
+    session = load_session(stems, progress=stage("reading"))
+    intent.check_tracks(session.names())
+    roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
+    analysis = analyze_session(session, roles, progress=stage("analysing"))
+    recipe = rules_recipe(session, analysis, intent, out_dir, seed)
+    if progress:
+        progress(0, 1, "rendering")
+    with torch.no_grad():
+        premaster = Console(recipe, session.sample_rate, [t.audio.shape[0] for t in session.tracks]).render(
+            [t.audio for t in session.tracks])
+    master = master_to_target(premaster, session.sample_rate, intent.target)
+    recipe.master = master.steps
+    if progress:
+        progress(1, 1, "writing")
+    suffix = ".flac" if format == "flac" else ".wav"
+    report = write_audio(out_dir / f"mix{suffix}", master.audio, session.sample_rate, format,
+                         protect=[t.path for t in session.tracks])
+    recipe_path = recipe.save(out_dir / "recipe.json")
+    return MixResult(report.path, recipe_path, session.sample_rate, session.duration_s, len(session.tracks),
+                     master.integrated_lufs, master.true_peak_db, master.loudness_range_lu, report.clipped_samples,
+                     session.warnings)

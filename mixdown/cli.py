@@ -26,6 +26,51 @@ def _fail(error: MixdownError) -> None:
 
 
 @app.command()
+def mix(
+    stems: Optional[Path] = typer.Argument(None, help="a folder of stems (one audio file per track)"),
+    output: Path = typer.Option(Path("mix_out"), "--output", "-o", help="output folder: mix.wav and recipe.json"),
+    demo: bool = typer.Option(False, "--demo", help="mix the bundled demo song"),
+    intent: Optional[Path] = typer.Option(None, "--intent", help="intent file (YAML/JSON): roles, priorities, pans ..."),
+    target: Optional[str] = typer.Option(None, "--target", help="spotify, apple, youtube, cd, broadcast, none, or LUFS"),
+    genre: Optional[str] = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
+    format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
+    seed: int = typer.Option(0, "--seed", help="seed of the reverb's noise: same seed, same file"),
+) -> None:
+    """Mix a folder of stems: a mastered mix and its recipe (every decision with a reason)."""
+    from mixdown import api
+
+    if (stems is None) == (not demo):
+        terminal.print("[bold red]error:[/] give a STEMS folder or --demo (not both)")
+        raise typer.Exit(2)
+    source = api.demo_stems_path() if demo else stems
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("reading", total=None)
+            result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed,
+                                    progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage[:28]))
+    except MixdownError as e:
+        _fail(e)
+    out = _stdout()
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning[/] {warning}", highlight=False)
+    out.print(f"mixed {result.tracks} tracks, {result.seconds:.1f} s at {result.sample_rate} Hz: "
+              f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_db:.1f} dBTP, "
+              f"LRA {result.loudness_range_lu:.1f} LU", highlight=False)
+    out.print(f"wrote [bold]{result.mix_path}[/] and [bold]{result.recipe_path}[/] (edit it, then "
+              f"mixdown render {result.recipe_path})", highlight=False)
+
+
+def _target_value(target: Optional[str]):
+    """A preset name as given, or a number of LUFS."""
+    if target is None:
+        return None
+    try:
+        return float(target)
+    except ValueError:
+        return target
+
+
+@app.command()
 def render(
     recipe: Optional[Path] = typer.Argument(None, help="recipe JSON file (track sources are relative to it)"),
     output: Path = typer.Option(Path("mix.wav"), "--output", "-o", help="mix file to write"),

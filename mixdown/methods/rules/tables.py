@@ -1,0 +1,81 @@
+"""What the rules mixer knows about each role: its share of its family's loudness, high-pass, reverb send,
+panning class and compressor timing, and the professional averages it aims at (MUSDB18, via FxNorm).
+
+Every number here is a documented choice (docs/automix.md); the family loudness and onset-peak targets are
+measurements of professional mixes (``mixdown/assets/musdb18_features``, MIT, Sony 2022).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["FAMILY_ATTACK_RELEASE_MS", "PRIORITY_OFFSET_DB", "RoleRule", "ROLE_RULES", "family_targets"]
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    """How the rules mixer treats one role.
+
+    Attributes:
+        share: relative power of the role inside its family (the family's loudness is split by shares).
+        highpass_hz: high-pass cut-off below the instrument's useful range; None for none.
+        reverb_send_db: send level to the shared reverb at "medium"; None for a dry role.
+        centred: panned to the centre (low-frequency and lead sources, Perez Gonzalez & Reiss 2007).
+        compress: whether the role may get a compressor at all.
+        importance: rank for masking decisions (higher keeps its space; the other track is cut).
+    """
+
+    share: float
+    highpass_hz: float | None
+    reverb_send_db: float | None
+    centred: bool
+    compress: bool
+    importance: int
+
+
+ROLE_RULES: dict[str, RoleRule] = {
+    "lead_vocal": RoleRule(1.0, 90.0, -16.0, True, True, 10),
+    "backing_vocal": RoleRule(0.35, 120.0, -13.0, False, True, 6),
+    "kick": RoleRule(1.0, 30.0, None, True, True, 9),
+    "snare": RoleRule(0.7, 60.0, -20.0, True, True, 8),
+    "hihat": RoleRule(0.2, 300.0, None, False, False, 4),
+    "toms": RoleRule(0.3, 60.0, -22.0, False, True, 5),
+    "overheads_room": RoleRule(0.5, 150.0, None, False, False, 4),
+    "drum_kit": RoleRule(1.0, 30.0, -26.0, True, True, 8),
+    "percussion": RoleRule(0.3, 150.0, -22.0, False, False, 3),
+    "bass": RoleRule(1.0, 30.0, None, True, True, 9),
+    "electric_guitar": RoleRule(1.0, 80.0, -22.0, False, True, 6),
+    "acoustic_guitar": RoleRule(1.0, 80.0, -20.0, False, True, 6),
+    "piano_keys": RoleRule(1.0, 50.0, -20.0, False, True, 6),
+    "synth_pad": RoleRule(0.6, 100.0, -24.0, False, False, 3),
+    "synth_lead": RoleRule(1.0, 80.0, -20.0, False, True, 7),
+    "strings": RoleRule(0.8, 60.0, -18.0, False, False, 5),
+    "brass_winds": RoleRule(0.8, 80.0, -20.0, False, True, 6),
+    "fx": RoleRule(0.3, 100.0, -20.0, False, False, 2),
+    "other": RoleRule(0.6, 40.0, -22.0, False, False, 3),
+}
+
+PRIORITY_OFFSET_DB = {"lead": 3.0, "normal": 0.0, "background": -5.0}
+"""Loudness offset of the user's priority (RoEx-style lead / normal / background)."""
+
+FAMILY_ATTACK_RELEASE_MS = {"vocals": (7.5, 400.0), "drums": (10.0, 180.0), "bass": (10.0, 500.0),
+                            "other": (15.0, 666.0)}
+"""Compressor attack and release per family: FxNorm's per-stem normalisation settings."""
+
+_FEATURES = "assets/musdb18_features/fxnorm_musdb18_features.npz"
+
+
+@cache
+def family_targets() -> dict[str, dict[str, float]]:
+    """Per family (vocals, drums, bass, other): ``loudness_lufs`` as the stem sits in a professional mix, and the
+    onset-peak statistic ``compression_mean_db`` / ``compression_std_db`` (MUSDB18 averages)."""
+    with resources.files("mixdown").joinpath(_FEATURES).open("rb") as f:
+        data = np.load(f)
+        return {family: {"loudness_lufs": float(data[f"loudness__{family}"][0]),
+                         "compression_mean_db": float(data[f"compression__{family}"][0]),
+                         "compression_std_db": float(data[f"compression__{family}"][1])}
+                for family in ("vocals", "drums", "bass", "other")}

@@ -1,0 +1,152 @@
+"""The rules mixer end to end: loudness target, determinism, re-rendering the recipe, intent, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from mixdown import api
+from mixdown.analysis import measure_loudness
+from mixdown.cli import app
+from mixdown.errors import AudioInputError, OutputError
+from mixdown.methods.intent import Intent, TrackIntent
+
+REAL = Path("/work/shared/data/real")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo_mix(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return api.mix_folder(api.demo_stems_path(), out), out
+
+
+def test_demo_mix_meets_the_streaming_target(demo_mix):
+    result, out = demo_mix
+    audio, rate = sf.read(result.mix_path, always_2d=True)
+    assert rate == 44100 and sf.info(result.mix_path).subtype == "PCM_24"
+    measured = measure_loudness(audio.T.astype(np.float32), rate)
+    assert measured.integrated_lufs == pytest.approx(-14.0, abs=0.5)
+    assert measured.true_peak_db <= -1.0 + 0.05  # 24-bit quantisation only
+    assert result.clipped_samples == 0 and np.abs(audio).max() < 1.0
+
+
+def test_recipe_renders_back_to_the_same_mix(demo_mix, tmp_path):
+    result, out = demo_mix
+    again = api.render_recipe(result.recipe_path, tmp_path / "again.wav")
+    a, _ = sf.read(result.mix_path)
+    b, _ = sf.read(again.path)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 2.0 / 2**23  # one 24-bit step of rounding
+
+
+def test_every_decision_has_a_reason(demo_mix):
+    recipe = json.loads(demo_mix[0].recipe_path.read_text())
+    steps = [s for t in recipe["tracks"] + recipe["buses"] + recipe["returns"] for s in t["chain"]]
+    steps += recipe["master"]["chain"]
+    assert steps and all(len(s.get("reason", "")) > 10 for s in steps)
+    roles = {t["name"]: t["role"] for t in recipe["tracks"]}
+    assert roles["01_kick_909"] == "kick" and roles["08_bass"] == "bass"
+    pans = {t["name"]: s["params"]["pan"] for t in recipe["tracks"] for s in t["chain"] if s["type"] == "pan"}
+    assert pans["01_kick_909"] == 0.0  # low-frequency source centred
+    assert any(p < 0 for p in pans.values()) and any(p > 0 for p in pans.values())  # the others spread
+
+
+def test_same_seed_same_bits(tmp_path):
+    first = api.mix_folder(api.demo_stems_path(), tmp_path / "a", seed=3)
+    second = api.mix_folder(api.demo_stems_path(), tmp_path / "b", seed=3)
+    assert _digest(first.mix_path) == _digest(second.mix_path)
+
+
+def test_intent_priority_keep_and_target(tmp_path):
+    intent = Intent(tracks={"11_lead_tripleosc": TrackIntent(priority="lead"), "08_bass": TrackIntent(keep=True)})
+    result = api.mix_folder(api.demo_stems_path(), tmp_path, intent=intent, target="broadcast", format="float32")
+    recipe = json.loads(result.recipe_path.read_text())
+    tracks = {t["name"]: t for t in recipe["tracks"]}
+    assert [s["type"] for s in tracks["08_bass"]["chain"]] == ["gain"]
+    assert tracks["08_bass"]["chain"][0]["params"]["gain_db"] == 0.0
+    default = json.loads(api.mix_folder(api.demo_stems_path(), tmp_path / "d").recipe_path.read_text())
+    lead_gain = {t["name"]: t["chain"][0]["params"]["gain_db"] for t in recipe["tracks"]}
+    default_gain = {t["name"]: t["chain"][0]["params"]["gain_db"] for t in default["tracks"]}
+    assert lead_gain["11_lead_tripleosc"] - default_gain["11_lead_tripleosc"] == pytest.approx(3.0, abs=0.01)
+    audio, rate = sf.read(result.mix_path, always_2d=True)
+    assert measure_loudness(audio.T.astype(np.float32), rate).integrated_lufs == pytest.approx(-23.0, abs=0.5)
+
+
+def _write_stems(folder: Path, rate: int = 44100, seconds: float = 3.0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(rate * seconds)) / rate
+    sf.write(folder / "Kick.wav", (0.8 * np.exp(-10 * (t % 0.5)) * np.sin(2 * np.pi * 50 * t)).astype(np.float32), rate)
+    sf.write(folder / "Vox Ld.wav", (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), rate)
+    return folder
+
+
+def test_cli_mix_writes_mix_and_recipe_and_leaves_inputs_alone(tmp_path):
+    stems = _write_stems(tmp_path / "song")
+    before = {p.name: _digest(p) for p in stems.iterdir()}
+    result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out"), "--target", "-16",
+                                      "--format", "flac"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mix.flac", "recipe.json"]
+    assert {p.name: _digest(p) for p in stems.iterdir()} == before
+    audio, rate = sf.read(tmp_path / "out" / "mix.flac", always_2d=True)
+    assert measure_loudness(audio.T.astype(np.float32), rate).integrated_lufs == pytest.approx(-16.0, abs=0.5)
+
+
+def test_mix_keeps_a_96k_session_rate(tmp_path):
+    stems = _write_stems(tmp_path / "song", rate=96000, seconds=2.0)
+    result = api.mix_folder(stems, tmp_path / "out")
+    assert sf.info(result.mix_path).samplerate == 96000
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AudioInputError, match="empty"):
+        api.mix_folder(tmp_path / "empty", tmp_path / "out")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_read_only_output_is_a_clear_error(tmp_path):
+    stems = _write_stems(tmp_path / "song")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(OutputError):
+            api.mix_folder(stems, locked / "out")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_cli_mix_needs_stems_or_demo():
+    result = CliRunner().invoke(app, ["mix"])
+    assert result.exit_code == 2 and "--demo" in result.output
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real recordings not present")
+@pytest.mark.parametrize("song", sorted(str(p) for p in REAL.glob("jazzsamba/*/stems"))
+                         + sorted(str(p) for p in REAL.glob("urmp/*") if p.is_dir()) + [str(REAL / "musdb18_sample")])
+def test_real_songs_meet_the_target(song, tmp_path):
+    stems = Path(song)
+    if (stems / "mixture.flac").exists():  # the musdb sample holds its own mix: mix the four stems only
+        files = sorted(p for p in stems.iterdir() if p.stem != "mixture")
+        stems = tmp_path / "stems"
+        stems.mkdir()
+        for p in files:
+            (stems / p.name).symlink_to(p)
+    result = api.mix_folder(stems, tmp_path / "out")
+    audio, rate = sf.read(result.mix_path, always_2d=True)
+    measured = measure_loudness(audio.T.astype(np.float32), rate)
+    print(f"\n{song}: {measured.integrated_lufs:.2f} LUFS, {measured.true_peak_db:.2f} dBTP, {rate} Hz")
+    assert measured.integrated_lufs == pytest.approx(-14.0, abs=0.5) and measured.true_peak_db <= -0.95
+    assert result.clipped_samples == 0 and math.isfinite(measured.loudness_range_lu)
