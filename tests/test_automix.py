@@ -150,3 +150,32 @@ def test_real_songs_meet_the_target(song, tmp_path):
     print(f"\n{song}: {measured.integrated_lufs:.2f} LUFS, {measured.true_peak_db:.2f} dBTP, {rate} Hz")
     assert measured.integrated_lufs == pytest.approx(-14.0, abs=0.5) and measured.true_peak_db <= -0.95
     assert result.clipped_samples == 0 and math.isfinite(measured.loudness_range_lu)
+
+
+def test_awkward_but_usable_stems_mix_with_warnings(tmp_path):
+    """A silent stem, a shorter stem at another rate and a stray text file: warnings, and a mix on target."""
+    stems = _write_stems(tmp_path / "song")
+    sf.write(stems / "Silence.wav", np.zeros(3 * 44100, np.float32), 44100)
+    t = np.arange(int(1.5 * 48000)) / 48000
+    sf.write(stems / "Short 48k.wav", (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 48000, subtype="FLOAT")
+    (stems / "notes.txt").write_text("not audio: ignored")
+    result = api.mix_folder(stems, tmp_path / "out")
+    codes = {(w.track, w.code) for w in result.warnings}
+    assert {("Silence", "silent"), ("Short 48k", "rate_mismatch"), ("Short 48k", "length_mismatch")} <= codes
+    assert result.sample_rate == 44100 and result.integrated_lufs == pytest.approx(-14.0, abs=0.5)
+    recipe = json.loads(result.recipe_path.read_text())
+    assert {t["name"]: t.get("mute", False) for t in recipe["tracks"]}["Silence"] is True
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: sf.write(d / "six.wav", np.zeros((44100, 6), np.float32), 44100), "six.wav: expected a mono or stereo"),
+    (lambda d: (d / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage"), "corrupt.wav"),
+    (lambda d: sf.write(d / "one.wav", np.full(1, 0.1, np.float32), 44100), "at least 0.5 s"),
+])
+def test_unusable_stems_are_clear_errors(tmp_path, make, message):
+    stems = tmp_path / "song"
+    stems.mkdir()
+    make(stems)
+    result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "out" / "mix.wav").exists()

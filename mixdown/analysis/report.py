@@ -128,8 +128,9 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
         raise AudioInputError("analyze: expected at least one track, found none; fix: point at a folder of stems")
     rate = session.sample_rate
     if session.samples < _MIN_SECONDS * rate:
+        names = ", ".join(session.names()[:3]) + (" ..." if len(session.tracks) > 3 else "")
         raise AudioInputError(f"analyze: expected at least {_MIN_SECONDS} s of audio, found "
-                              f"{session.duration_s:.2f} s; fix: analyse longer files")
+                              f"{session.duration_s:.3f} s in the tracks {names}; fix: use longer files")
     groups = _channel_groups(session)
     # The spectral measurements all read the mono mix (L + R) / 2: make it once per group, not once per stage.
     mono_groups = [(index, audio.mean(1, keepdim=True) if audio.shape[1] == 2 else audio) for index, audio in groups]

@@ -65,7 +65,7 @@ def highpass_step(track: TrackAnalysis, role: str, centres_hz: np.ndarray) -> St
         return None
     levels = np.where(np.isfinite(track.spectrum_db), track.spectrum_db, -np.inf)
     below = levels[centres_hz < cutoff]
-    if below.size == 0 or below.max() < levels.max() - 60.0:
+    if below.size == 0 or not np.isfinite(below).any() or below.max() < levels.max() - 60.0:
         return None
     return Step("highpass", {"cutoff_hz": cutoff, "slope_db_per_octave": "12"},
                 f"{role}: nothing useful below {cutoff:g} Hz; band energy there up to "
