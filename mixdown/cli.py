@@ -115,6 +115,21 @@ def _parse_roles(pairs: list[str]) -> dict[str, str]:
     return roles
 
 
+def _write_json(data: dict, json_path: Optional[Path]) -> bool:
+    """Write ``data`` as JSON to ``json_path`` (atomically) or to stdout for ``-``; True when stdout got it (the
+    table is then left out, so the output stays valid JSON)."""
+    if json_path is None:
+        return False
+    from mixdown.export.files import write_text_atomic
+
+    text = json.dumps(data, indent=1)
+    if str(json_path) == "-":
+        typer.echo(text)
+        return True
+    write_text_atomic(json_path, text + "\n")
+    return False
+
+
 def _stdout() -> Terminal:
     """Standard output; wide when it is a file or a pipe (rich would otherwise assume 80 columns)."""
     return Terminal(width=None if sys.stdout.isatty() else 160)
@@ -134,7 +149,6 @@ def analyze(
 ) -> None:
     """Measure a mix or a folder of stems: loudness, spectrum, stereo image, dynamics, masking and roles."""
     from mixdown import api
-    from mixdown.export.files import write_text_atomic
     from mixdown.export.plots import plot_analysis
 
     try:
@@ -142,12 +156,8 @@ def analyze(
             task = bar.add_task("reading", total=None)
             analysis, warnings = api.analyze_path(path, _parse_roles(role), progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
         figures = plot_analysis(analysis, plot, plot_format) if plot is not None else []
-        if json_path is not None:
-            text = json.dumps(analysis.to_dict(), indent=1)
-            if str(json_path) == "-":
-                typer.echo(text)
-                return
-            write_text_atomic(json_path, text + "\n")
+        if _write_json(analysis.to_dict(), json_path):
+            return
     except MixdownError as e:
         _fail(e)
     out = _stdout()
@@ -188,7 +198,6 @@ def compare(
 ) -> None:
     """Compare a mix with a reference mix: FxNorm feature errors, Diff-MST audio features, MR-STFT distance."""
     from mixdown import api
-    from mixdown.export.files import write_text_atomic
     from mixdown.export.plots import plot_comparison
 
     try:
@@ -197,12 +206,8 @@ def compare(
             result, mix_audio, reference_audio, rate = api.compare_files(mix, reference, align=not no_align)
             figure = (plot_comparison(mix_audio, reference_audio, rate, result.loudness_match_db, plot, plot_format,
                                       (mix.stem, reference.stem)) if plot is not None else None)
-        if json_path is not None:
-            text = json.dumps(result.to_dict(), indent=1)
-            if str(json_path) == "-":
-                typer.echo(text)
-                return
-            write_text_atomic(json_path, text + "\n")
+        if _write_json(result.to_dict(), json_path):
+            return
     except MixdownError as e:
         _fail(e)
     out = _stdout()
