@@ -105,6 +105,28 @@ def test_streaming_render_equals_one_shot_render(block):
     assert (streamed - offline).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("block", [65, 5000])
+def test_stems_stream_with_the_mix_and_are_each_tracks_strip_output(block):
+    tracks = _tracks(3, samples=15000)
+    recipe = _full_recipe()
+    recipe.tracks[1].mute = True
+    console = Console(recipe, SR, [t.shape[0] for t in tracks], dtype=torch.float64)
+    with torch.no_grad():
+        offline = console.render(tracks)
+        blocks = [[t[:, i:i + block] for t in tracks] for i in range(0, 15000, block)]
+        pairs = list(console.render_blocks(blocks, stems=True))
+    mix = torch.cat([m for m, _ in pairs], -1)
+    stems = torch.cat([s for _, s in pairs], -1)
+    assert (mix - offline).abs().max() < 1e-5 and stems.shape == (3, 2, 15000)
+    # a stem is its track through its own chain alone, aligned with the inputs despite track c's look-ahead
+    alone = Recipe.from_dict({"tracks": [recipe.tracks[0].to_dict("tracks") | {"route": "master", "sends": []}]})
+    with torch.no_grad():
+        expected = Console(alone, SR, [1], dtype=torch.float64).render([tracks[0]])
+    assert (stems[0] - expected).abs().max() < 1e-9
+    assert stems[1].abs().max() == 0.0  # muted
+    assert stems[2].abs().max() > 0.01
+
+
 def test_latency_is_compensated_so_a_delayed_track_stays_aligned():
     impulse = torch.zeros(1, 4000, dtype=torch.float64)
     impulse[0, 1000] = 0.1

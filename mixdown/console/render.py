@@ -108,6 +108,7 @@ class Console:
         self.track_groups = self._compile([recipe.tracks[i] for i in self.active_tracks], [track_channels[i] for i in self.active_tracks])
         for g in self.track_groups:
             g.members = [self.active_tracks[m] for m in g.members]  # back to recipe track indices
+            g.index = torch.tensor(g.members, device=self.device)
         self.bus_groups = self._compile(recipe.buses, [2] * len(recipe.buses))
         self.return_groups = self._compile(recipe.returns, [2] * len(recipe.returns))
         self.master_group = self._compile([Strip(MASTER, recipe.master)], [2])[0]
@@ -188,17 +189,35 @@ class Console:
         Returns:
             ``(mix, state)``: ``mix`` ``(2, n)``, delayed by :attr:`latency` samples.
         """
+        mix, _, state = self._process(tracks, state, tap_stems=False)
+        return mix, state
+
+    def process_stems(self, tracks: Sequence[torch.Tensor],
+                      state: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Render one block and tap every track's strip output (the processed stems).
+
+        Returns:
+            ``(mix, stems, state)``: ``stems`` ``(tracks, 2, n)`` after each track's chain and pan, before buses
+            and sends (zeros for muted tracks), delayed like ``mix`` by :attr:`latency` so the two line up.
+        """
+        return self._process(tracks, state, tap_stems=True)
+
+    def _process(self, tracks: Sequence[torch.Tensor], state: dict | None,
+                 tap_stems: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
         state = state or {}
         new: dict = {}
         n = tracks[self.active_tracks[0]].shape[-1] if self.active_tracks else tracks[0].shape[-1]
         zeros = torch.zeros(1 + len(self.recipe.buses), 2, n, dtype=self.dtype, device=self.device)
         destinations = zeros
         returns_from_tracks = zeros.new_zeros(len(self.recipe.returns), 2, n)
+        stems = zeros.new_zeros(len(self.recipe.tracks), 2, n) if tap_stems else None
         for gi, g in enumerate(self.track_groups):
             x = torch.stack([tracks[m] for m in g.members]).to(self.dtype)
             y = self._run_group(g, x, ("track", gi), state, new)
             y = self._align(y, g.latency, self.track_latency, ("pdc", "track", gi), state, new)
             destinations = destinations.index_add(0, g.route, y)
+            if tap_stems:
+                stems[g.index] = y
             if len(self.recipe.returns):
                 returns_from_tracks = returns_from_tracks + torch.einsum("rg,gcn->rcn", db_to_amplitude(g.send_db), y)
 
@@ -218,7 +237,9 @@ class Console:
             master_in = master_in + self._align(y, g.latency, self.return_latency, ("pdc", "return", gi), state, new).sum(0)
 
         mix = self._run_group(self.master_group, master_in[None], ("master",), state, new)[0]
-        return mix, new
+        if tap_stems:
+            stems = self._align(stems, self.track_latency, self.latency, ("pdc", "stems"), state, new)
+        return mix, stems, new
 
     def render(self, tracks: Sequence[torch.Tensor]) -> torch.Tensor:
         """Render whole signals offline: ``(2, n)``, aligned with the inputs (latency compensated)."""
@@ -226,27 +247,37 @@ class Console:
         mix, _ = self.process(padded)
         return mix[:, self.latency:]
 
-    def render_blocks(self, blocks: Iterable[Sequence[torch.Tensor]]) -> Iterator[torch.Tensor]:
+    def render_blocks(self, blocks: Iterable[Sequence[torch.Tensor]],
+                      stems: bool = False) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         """Render a stream of blocks (each a list of per-track ``(channels, n)`` tensors) in bounded memory.
 
-        Yields ``(2, n)`` blocks that concatenate to exactly :meth:`render` of the whole signals.
+        Yields ``(2, n)`` blocks that concatenate to exactly :meth:`render` of the whole signals; with ``stems``,
+        ``(mix, stems)`` pairs where ``stems`` ``(tracks, 2, n)`` are the processed tracks (see
+        :meth:`process_stems`), aligned with the mix.
         """
         state: dict | None = None
         to_skip = self.latency
         shapes = None
+
+        def trimmed(out: tuple):
+            nonlocal to_skip
+            cut = min(to_skip, out[0].shape[-1])
+            to_skip -= cut
+            mix, tapped = out[0][..., cut:], out[1]
+            return (mix, tapped[..., cut:]) if stems else mix
+
         for block in blocks:
             block = _check_lengths(block, self.recipe)
             shapes = [t.shape[0] for t in block]
-            mix, state = self.process(block, state)
-            if to_skip:
-                cut = min(to_skip, mix.shape[-1])
-                mix, to_skip = mix[:, cut:], to_skip - cut
-            if mix.shape[-1]:
-                yield mix
+            mix, tapped, state = self._process(block, state, stems)
+            if mix.shape[-1] > to_skip:
+                yield trimmed((mix, tapped))
+            else:
+                to_skip -= mix.shape[-1]
         if shapes is not None and self.latency:
             flush = [torch.zeros(c, self.latency, dtype=self.dtype, device=self.device) for c in shapes]
-            mix, _ = self.process(flush, state)
-            yield mix[:, to_skip:]
+            mix, tapped, _ = self._process(flush, state, stems)
+            yield trimmed((mix, tapped))
 
 
 def _check_lengths(tracks: Sequence[torch.Tensor], recipe: Recipe) -> list[torch.Tensor]:
