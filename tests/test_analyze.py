@@ -14,15 +14,16 @@ from typer.testing import CliRunner
 
 from mixdown.analysis import (
     STAGES,
+    analyze_files,
     analyze_session,
     dynamics_features,
     masking_matrix,
     measure_loudness,
     stereo_features,
 )
-from mixdown.audio import load_session, resample
+from mixdown.audio import load_session, plan_session, resample
 from mixdown.cli import app
-from mixdown.errors import OutputError
+from mixdown.errors import OutputError, ParameterError
 from mixdown.export.files import atomic_path
 
 RATE = 44100
@@ -63,6 +64,23 @@ def analysis(song):
 def test_every_stage_reports_progress_in_order(analysis):
     _, stages = analysis
     assert stages == [(i + 1, len(STAGES), stage) for i, stage in enumerate(STAGES)]
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 3 * 4 * int(SECONDS * RATE)])
+def test_analysing_files_a_few_at_a_time_equals_the_whole_session(song, analysis, batch_bytes):
+    result, _ = analysis
+    seen = []
+    streamed, warnings = analyze_files(plan_session(song), {"Pad L": "synth_pad"},
+                                       progress=lambda done, total, stage: seen.append(done), batch_bytes=batch_bytes)
+    assert seen[-1] == 3 and (len(seen) == 3) == (batch_bytes == 1)  # one track per batch at the smallest budget
+    assert streamed.duration_s == result.duration_s and warnings == load_session(song).warnings
+    for a, b in zip(streamed.tracks, result.tracks):
+        assert a.name == b.name and a.loudness.integrated_lufs == b.loudness.integrated_lufs
+        assert np.array_equal(a.spectrum_db, b.spectrum_db) and a.dynamics == b.dynamics
+        assert (a.role.role == "synth_pad") == (a.name == "Pad L") and (a.name == "Pad L" or a.role == b.role)
+    assert np.allclose(streamed.masking.band_db, result.masking.band_db, atol=1e-9)
+    with pytest.raises(ParameterError, match="Nope"):
+        analyze_files(plan_session(song), {"Nope": "bass"})
 
 
 def test_batched_session_analysis_equals_each_measurement_on_its_own(song, analysis):

@@ -37,7 +37,7 @@ import torch
 from mixdown.analysis.spectral import as_batch, mono, power, stft_chunks
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["FLOOR_DB", "MaskingReport", "bark", "masking_matrix"]
+__all__ = ["FLOOR_DB", "MaskingReport", "bark", "masking_matrix", "masking_excitation", "masking_from_excitation"]
 
 FLOOR_DB = 60.0
 """Audibility floor: dB below the loudest band-frame of the session."""
@@ -106,6 +106,23 @@ def masking_matrix(x, sample_rate: float, n_bands: int = 24, hop_s: float = 0.1)
     H. Fastl, "Psychoacoustics: Facts and Models", Springer 1999, ch. 4 and 6; ISO/IEC 11172-3 (MPEG-1 audio),
     annex D, psychoacoustic model 1.
     """
+    excitation, centres, hop = masking_excitation(x, sample_rate, n_bands, hop_s)
+    return masking_from_excitation(excitation, centres, hop / sample_rate)
+
+
+def masking_excitation(x, sample_rate: float, n_bands: int = 24,
+                       hop_s: float = 0.1) -> tuple[torch.Tensor, np.ndarray, int]:
+    """The per-track half of :func:`masking_matrix`: each track's spread critical-band excitation.
+
+    Tracks can go through in batches (a long session a few tracks at a time) and meet again in
+    :func:`masking_from_excitation`, which needs only these small arrays.
+
+    Returns:
+        ``(excitation, centres_hz, hop)``: float32 ``(tracks, bands, frames)`` in dB re full scale (not yet
+        floored), ``(bands,)`` band centres in Hz, and the hop in samples.
+    Raises:
+        as :func:`masking_matrix`.
+    """
     if isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim != 3:
         raise AudioInputError(f"masking_matrix: expected an array shaped (tracks, channels, samples), found "
                               f"shape {tuple(x.shape)}; fix: stack the tracks on a first axis (x[None] for one)")
@@ -126,12 +143,25 @@ def masking_matrix(x, sample_rate: float, n_bands: int = 24, hop_s: float = 0.1)
     band_power = torch.cat([_band_sums(power(spectrum), edges)
                             for _, spectrum in stft_chunks(mono(x_t), n_fft, hop, center=True)], 1) @ spread
     excitation = 10.0 * torch.log10((band_power * scale).clamp_min(1e-30)).transpose(1, 2).contiguous()
+    return excitation, centres, hop
+
+
+def masking_from_excitation(excitation: torch.Tensor, centres_hz: np.ndarray, hop_s: float) -> MaskingReport:
+    """The pairwise half of :func:`masking_matrix`: floor the session's excitation and average every pair.
+
+    Args:
+        excitation: ``(tracks, bands, frames)`` from :func:`masking_excitation` (batches concatenated on axis 0).
+        centres_hz: ``(bands,)``.
+        hop_s: seconds between frames.
+    Returns:
+        :class:`MaskingReport`.
+    """
     floor = max(float(excitation.max()) - FLOOR_DB, _ABSOLUTE_FLOOR_DB)
     band_db, mean_db = _pair_means(excitation, floor)
     n_frames = excitation.shape[-1]
     return MaskingReport(
-        band_db=band_db, mean_db=mean_db, centres_hz=centres,
-        times_s=np.arange(n_frames) * hop / sample_rate,
+        band_db=band_db, mean_db=mean_db, centres_hz=centres_hz,
+        times_s=np.arange(n_frames) * hop_s,
         excitation_db=excitation.clamp_min(floor).numpy(), floor_db=floor,
     )
 

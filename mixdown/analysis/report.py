@@ -16,15 +16,15 @@ import torch
 
 from mixdown.analysis.dynamics import dynamics_features
 from mixdown.analysis.loudness import LoudnessReport, measure_loudness
-from mixdown.analysis.masking import MaskingReport, masking_matrix
-from mixdown.analysis.roles import RoleGuess, detect_roles
+from mixdown.analysis.masking import MaskingReport, masking_excitation, masking_from_excitation
+from mixdown.analysis.roles import RoleGuess, check_overrides, detect_roles
 from mixdown.analysis.spectral import average_spectrum, frame_descriptors
 from mixdown.analysis.stereo import PANNING_BANDS_HZ, stereo_features
 from mixdown.errors import AudioInputError
 
-__all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_session"]
+__all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_files", "analyze_session"]
 
-STAGES = ("loudness", "spectrum", "descriptors", "stereo", "dynamics", "masking", "roles")
+STAGES = ("loudness", "spectrum", "descriptors", "stereo", "dynamics", "roles", "masking")
 """The stages of :func:`analyze_session`, in order, as reported to its ``progress`` callback."""
 _MIN_SECONDS = 0.5  # the longest window any stage needs is 16384 samples (0.37 s at 44.1 kHz)
 
@@ -124,6 +124,63 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
 
     Properties: not differentiable; deterministic; every stage batched over the tracks of equal channel count.
     """
+    _check_session(session)
+    measured, spectrum_hz, excitation, centres, hop = _measure(session, overrides, progress)
+    masking = masking_from_excitation(excitation, centres, hop / session.sample_rate) \
+        if len(session.tracks) > 1 else None
+    if progress is not None:
+        progress(STAGES.index("masking") + 1, len(STAGES), "masking")
+    return SessionAnalysis(session.sample_rate, session.duration_s, measured, spectrum_hz, masking)
+
+
+def analyze_files(plan, overrides: dict[str, str] | None = None, progress: Progress | None = None,
+                  batch_bytes: int = 256 << 20) -> tuple[SessionAnalysis, list]:
+    """:func:`analyze_session` of a session on disk, read a few tracks at a time so memory stays bounded.
+
+    Args:
+        plan: a :class:`mixdown.audio.SessionPlan` (from ``plan_session``).
+        overrides: ``{track name: role}`` the user set.
+        progress: optional ``progress(done, total, stage)``: tracks measured so far, of all.
+        batch_bytes: audio loaded at once (float32 at the session rate); at least one track per batch.
+    Returns:
+        ``(analysis, warnings)``: the same :class:`SessionAnalysis` ``analyze_session`` gives for the whole
+        session at once, and the load warnings of every track.
+    """
+    from mixdown.audio.session import load_tracks
+
+    names = plan.names
+    overrides = dict(overrides or {})
+    check_overrides(names, overrides)
+    tracks, excitations, warnings = [], [], []
+    for batch in _batches([plan.track_bytes(i) for i in range(len(names))], batch_bytes):
+        session = load_tracks(plan, batch)
+        _check_session(session)
+        measured, spectrum_hz, excitation, centres, hop = _measure(
+            session, {n: r for n, r in overrides.items() if n in session.names()}, None)
+        tracks += measured
+        excitations.append(excitation)
+        warnings += session.warnings
+        del session
+        if progress is not None:
+            progress(len(tracks), len(names), f"measured {tracks[-1].name}")
+    masking = masking_from_excitation(torch.cat(excitations), centres, hop / plan.sample_rate) \
+        if len(tracks) > 1 else None
+    return SessionAnalysis(plan.sample_rate, plan.duration_s, tracks, spectrum_hz, masking), warnings
+
+
+def _batches(sizes: list[int], budget: int) -> list[list[int]]:
+    """Consecutive indices grouped so that each group's total size stays within ``budget`` (one item at least)."""
+    batches, current, used = [], [], 0
+    for i, size in enumerate(sizes):
+        if current and used + size > budget:
+            batches.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += size
+    return batches + ([current] if current else [])
+
+
+def _check_session(session) -> None:
     if not session.tracks:
         raise AudioInputError("analyze: expected at least one track, found none; fix: point at a folder of stems")
     rate = session.sample_rate
@@ -131,6 +188,12 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
         names = ", ".join(session.names()[:3]) + (" ..." if len(session.tracks) > 3 else "")
         raise AudioInputError(f"analyze: expected at least {_MIN_SECONDS} s of audio, found "
                               f"{session.duration_s:.3f} s in the tracks {names}; fix: use longer files")
+
+
+def _measure(session, overrides, progress):
+    """Every per-track measurement of a session in memory: ``(tracks, spectrum_hz, excitation, masking centres,
+    hop)`` (the last three for :func:`masking_from_excitation`)."""
+    rate = session.sample_rate
     groups = _channel_groups(session)
     # The spectral measurements all read the mono mix (L + R) / 2: make it once per group, not once per stage.
     mono_groups = [(index, audio.mean(1, keepdim=True) if audio.shape[1] == 2 else audio) for index, audio in groups]
@@ -157,17 +220,14 @@ def analyze_session(session, overrides: dict[str, str] | None = None,
         measured[stage] = _per_track(mono_groups if stage in ("spectrum", "descriptors") else groups, n_tracks,
                                      measure)
         finished(stage)
-    masking = None
-    if n_tracks > 1:
-        masking = masking_matrix(_in_session_order(mono_groups, n_tracks), rate)
-    finished("masking")
+    excitation, masking_centres, hop = masking_excitation(_in_session_order(mono_groups, n_tracks), rate)
     roles = detect_roles(session, overrides)
     finished("roles")
     tracks = [
         TrackAnalysis(t.name, t.audio.shape[0], roles[t.name], *(measured[stage][i] for stage in STAGES[:5]))
         for i, t in enumerate(session.tracks)
     ]
-    return SessionAnalysis(rate, session.duration_s, tracks, np.asarray(centres_hz), masking)
+    return tracks, np.asarray(centres_hz), excitation, masking_centres, hop
 
 
 def _channel_groups(session) -> list[tuple[list[int], torch.Tensor]]:

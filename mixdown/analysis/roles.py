@@ -38,6 +38,7 @@ __all__ = [
     "role_from_name",
     "role_from_audio",
     "detect_roles",
+    "check_overrides",
 ]
 
 
@@ -410,6 +411,18 @@ def _audio_rules(f: dict[str, float]) -> tuple[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 # Sessions.
 # ---------------------------------------------------------------------------------------------------------------
+def check_overrides(names: list[str], overrides: dict[str, str]) -> None:
+    """Raise ParameterError for a role override naming a track not in ``names`` or a role outside ROLE_NAMES."""
+    for track, role in overrides.items():
+        if track not in names:
+            raise ParameterError(f"detect_roles: expected an override for a track in {names}, found {track!r}")
+        if role not in _FAMILY:
+            raise ParameterError(
+                f"detect_roles: track {track!r}: expected a role in {list(ROLE_NAMES)}, found {role!r}; "
+                "fix: use one of the listed roles"
+            )
+
+
 def detect_roles(session, overrides: dict[str, str] | None = None) -> dict[str, RoleGuess]:
     """The role of every track of a session: name first, audio where the name is weak, user overrides last.
 
@@ -429,15 +442,7 @@ def detect_roles(session, overrides: dict[str, str] | None = None) -> dict[str, 
         >>> {name: guess.role for name, guess in roles.items()}
     """
     overrides = dict(overrides or {})
-    names = session.names()
-    for track, role in overrides.items():
-        if track not in names:
-            raise ParameterError(f"detect_roles: expected an override for a track in {names}, found {track!r}")
-        if role not in _FAMILY:
-            raise ParameterError(
-                f"detect_roles: track {track!r}: expected a role in {list(ROLE_NAMES)}, found {role!r}; "
-                "fix: use one of the listed roles"
-            )
+    check_overrides(session.names(), overrides)
     roles = {}
     for track in session.tracks:
         if track.name in overrides:

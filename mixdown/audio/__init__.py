@@ -12,7 +12,17 @@ from mixdown.audio.io import (
     read_audio_info,
     write_audio,
 )
-from mixdown.audio.session import WARNING_CODES, LoadWarning, Session, Track, load_session, resample
+from mixdown.audio.session import (
+    WARNING_CODES,
+    LoadWarning,
+    Session,
+    SessionPlan,
+    Track,
+    load_session,
+    load_tracks,
+    plan_session,
+    resample,
+)
 from mixdown.audio.stream import BlockReader
 
 __all__ = [
@@ -25,6 +35,9 @@ __all__ = [
     "WriteReport",
     "AudioInfo",
     "load_session",
+    "load_tracks",
+    "plan_session",
+    "SessionPlan",
     "resample",
     "Session",
     "Track",

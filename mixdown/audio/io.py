@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
+
+from mixdown.audio.kernels import SampleScan, scan_frames
 
 from mixdown.export.files import create_temp
 from mixdown.errors import AudioInputError, OutputError
@@ -20,6 +23,7 @@ from mixdown.errors import AudioInputError, OutputError
 __all__ = [
     "read_audio",
     "read_audio_info",
+    "read_audio_scanned",
     "audio_info",
     "write_audio",
     "AudioWriter",
@@ -49,6 +53,9 @@ WRITE_FORMATS = {
     "float32": ("WAV", "FLOAT", None, (".wav", ".wave")),
     "flac": ("FLAC", "PCM_24", 24, (".flac",)),
 }
+CLIP_LEVEL = 0.999  # |x| at or above this counts as full scale
+CLIP_RUN = 3  # this many consecutive full-scale samples in one channel mean clipping, not a peak
+RESAMPLE_QUALITY = "VHQ"
 _BLOCK_FRAMES = 1 << 18  # frames written per block: bounds the float64 working memory of the quantiser
 
 
@@ -134,21 +141,44 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
 
 def read_audio_info(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
     """``read_audio`` that also returns the header (format, subtype) for load-time checks."""
+    audio, info, _ = read_audio_scanned(path)
+    return audio, info
+
+
+def read_audio_scanned(path: str | os.PathLike,
+                       sample_rate: int | None = None) -> tuple[np.ndarray, AudioInfo, SampleScan]:
+    """Read a file channels-first, at ``sample_rate`` (soxr VHQ; None keeps the file's), with the statistics of
+    its samples as read (before resampling): peak, clipped runs, DC, identical channels.
+
+    Returns:
+        ``(audio, info, scan)``: float32 ``(channels, samples)``, the header, the :class:`SampleScan`.
+    Raises:
+        AudioInputError: as :func:`read_audio`.
+    """
     path = Path(path)
     info = audio_info(path)
     try:
         with sf.SoundFile(str(path), mode="r") as snd:
-            data = snd.read(dtype="float32", always_2d=True)
+            frames = snd.read(dtype="float32", always_2d=True)
     except sf.SoundFileError as exc:
         raise AudioInputError(f"{path}: expected readable audio, found a decoding error ({exc}); fix: {_convert_fix(path)}") from None
-    if data.shape[0] == 0:
+    if frames.shape[0] == 0:
         raise AudioInputError(
             f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
             "fix: export the track again or remove the file"
         )
-    audio = np.ascontiguousarray(data.T)
-    _check_finite(path, audio)
-    return audio, info
+    resampling = sample_rate is not None and sample_rate != info.sample_rate
+    audio, scan = scan_frames(frames, CLIP_LEVEL, CLIP_RUN, channels_first=not resampling)
+    if scan.nonfinite:
+        raise AudioInputError(
+            f"{path}: expected finite samples, found {scan.nonfinite} NaN/inf sample(s), the first at sample "
+            f"{scan.first_nonfinite}; fix: re-export the track from its source (a float file with corrupt data)"
+        )
+    if resampling:
+        del audio
+        frames = soxr.resample(frames, info.sample_rate, sample_rate, quality=RESAMPLE_QUALITY)
+        audio, _ = scan_frames(frames.reshape(frames.shape[0], -1), CLIP_LEVEL, CLIP_RUN)
+    return audio, info, scan
 
 
 def _check_input_file(path: Path) -> None:
@@ -177,16 +207,6 @@ def _check_channels(path: Path, channels: int) -> None:
             f"{path}: expected a mono or stereo file, found {channels} channels; fix: split it into one file per "
             f"channel (or stereo pair), e.g. `ffmpeg -i {path.name} -af \"pan=mono|c0=c0\" {path.stem}_1.wav`, "
             f"then c0=c1 for {path.stem}_2.wav and so on, and load those files instead"
-        )
-
-
-def _check_finite(path: Path, audio: np.ndarray) -> None:
-    bad = ~np.isfinite(audio)
-    if bad.any():
-        first = int(np.argmax(bad.any(axis=0)))
-        raise AudioInputError(
-            f"{path}: expected finite samples, found {int(bad.sum())} NaN/inf sample(s), the first at sample "
-            f"{first}; fix: re-export the track from its source (a float file with corrupt data)"
         )
 
 

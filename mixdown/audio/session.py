@@ -12,6 +12,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,14 +22,20 @@ import torch
 
 from mixdown.audio.io import (
     AUDIO_EXTENSIONS,
+    CLIP_LEVEL,
+    CLIP_RUN,
     LOSSY_EXTENSIONS,
+    RESAMPLE_QUALITY,
     UNSUPPORTED_EXTENSIONS,
     AudioInfo,
-    read_audio_info,
+    audio_info,
+    read_audio_scanned,
 )
+from mixdown.audio.kernels import SampleScan
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["Session", "Track", "LoadWarning", "load_session", "WARNING_CODES"]
+__all__ = ["Session", "SessionPlan", "Track", "LoadWarning", "load_session", "load_tracks", "plan_session",
+           "WARNING_CODES"]
 
 WARNING_CODES = (
     "silent",
@@ -40,11 +47,8 @@ WARNING_CODES = (
     "mono_as_stereo",
 )
 SILENT_PEAK_DBFS = -80.0  # peak below this: the track carries (almost) nothing
-CLIP_LEVEL = 0.999  # |x| at or above this counts as full scale
-CLIP_RUN = 3  # this many consecutive full-scale samples in one channel mean clipping, not a peak
 DC_LIMIT = 0.01  # |mean| above this is a DC offset worth removing
 MONO_DIFFERENCE_DB = -80.0  # peak of L - R below this (re the track's peak): the stereo file holds mono
-RESAMPLE_QUALITY = "VHQ"
 
 Progress = Callable[[int, int, str], None]
 
@@ -181,6 +185,112 @@ class Session:
         return torch.stack([t.audio.expand(width, -1) for t in self.tracks])
 
 
+@dataclass(frozen=True)
+class SessionPlan:
+    """A session as its file headers describe it, before any sample is read: what streaming work needs to size
+    itself (which files, which rate, how long, how many channels).
+
+    Attributes:
+        paths: the audio files, in session order.
+        infos: their checked headers.
+        sample_rate: the session rate in Hz.
+        samples: the session length at that rate (the longest track's; the others are padded to it).
+    """
+
+    paths: list[Path]
+    infos: list[AudioInfo]
+    sample_rate: int
+    samples: int
+
+    @property
+    def names(self) -> list[str]:
+        """Track names (file stems) in order."""
+        return [p.stem for p in self.paths]
+
+    @property
+    def channel_counts(self) -> list[int]:
+        return [info.channels for info in self.infos]
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.sample_rate
+
+    def track_samples(self, i: int) -> int:
+        """Length of track ``i`` at the session rate (soxr's output length when it is resampled)."""
+        info = self.infos[i]
+        return info.frames if info.sample_rate == self.sample_rate else \
+            round(info.frames * self.sample_rate / info.sample_rate)
+
+    def track_bytes(self, i: int) -> int:
+        """Memory of track ``i`` loaded (float32 at the session rate and length)."""
+        return 4 * self.infos[i].channels * self.samples
+
+
+def plan_session(source: str | os.PathLike | Iterable[str | os.PathLike],
+                 sample_rate: int | None = None) -> SessionPlan:
+    """Check every file's header and fix the session's rate and length, reading no samples.
+
+    Args:
+        source, sample_rate: as :func:`load_session`.
+    Returns:
+        :class:`SessionPlan`.
+    Raises:
+        AudioInputError: as :func:`load_session` (except NaN/inf samples, which only reading finds).
+    """
+    paths = _source_paths(source)
+    _check_unique_names([(p.stem, p) for p in paths])
+    infos = [audio_info(p) for p in paths]
+    rate = _session_rate([info.sample_rate for info in infos], sample_rate)
+    plan = SessionPlan(paths, infos, rate, 0)
+    return SessionPlan(paths, infos, rate, max(plan.track_samples(i) for i in range(len(paths))))
+
+
+def load_tracks(plan: SessionPlan, indices: Iterable[int] | None = None, progress: Progress | None = None,
+                threads: int = 2) -> Session:
+    """Read some (or all) of a plan's tracks into a :class:`Session` at the plan's rate and length.
+
+    Args:
+        plan: from :func:`plan_session`.
+        indices: which tracks, in plan order; None for all. Loading a long session a few tracks at a time keeps
+            memory bounded (the streaming mixer does).
+        progress: called as ``progress(done, total, name)`` after each file is read.
+        threads: files decoded at once (libsndfile and soxr release the GIL).
+    Returns:
+        ``Session`` of those tracks with the warnings they raise (``length_mismatch`` is judged against the
+        whole plan's longest track).
+    """
+    indices = list(range(len(plan.paths)) if indices is None else indices)
+    longest = max(range(len(plan.paths)), key=plan.track_samples)
+    # soxr rounds each output length, so tracks of one duration at different rates may differ by one sample.
+    tolerance = 1 if any(info.sample_rate != plan.sample_rate for info in plan.infos) else 0
+
+    def read(i: int):
+        return read_audio_scanned(plan.paths[i], plan.sample_rate)
+
+    tracks, warnings = [], []
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for done, (i, (audio, info, scan)) in enumerate(zip(indices, pool.map(read, indices)), start=1):
+            path, name = plan.paths[i], plan.paths[i].stem
+            warnings += _content_warnings(name, path, scan, info)
+            if info.sample_rate != plan.sample_rate:
+                warnings.append(LoadWarning(
+                    "rate_mismatch", name,
+                    f"{info.sample_rate} Hz file resampled to the session's {plan.sample_rate} Hz (soxr VHQ)"))
+            missing = plan.samples - audio.shape[1]
+            if missing > tolerance:
+                warnings.append(LoadWarning(
+                    "length_mismatch", name,
+                    f"{missing} samples ({missing / plan.sample_rate:.3f} s) shorter than the longest track "
+                    f"({plan.paths[longest].stem}); padded with silence at the end",
+                ))
+            if missing:  # a header that under-counted its frames reads longer: the plan's length wins
+                audio = np.pad(audio, ((0, 0), (0, missing))) if missing > 0 else audio[:, :plan.samples]
+            tracks.append(Track(name, path, torch.from_numpy(audio), info.sample_rate))
+            if progress is not None:
+                progress(done, len(indices), name)
+    return Session(tracks, plan.sample_rate, warnings)
+
+
 def load_session(
     source: str | os.PathLike | Iterable[str | os.PathLike],
     sample_rate: int | None = None,
@@ -212,39 +322,7 @@ def load_session(
         >>> session = load_session("song/stems")
         >>> [str(w) for w in session.warnings]
     """
-    paths = _source_paths(source)
-    _check_unique_names([(p.stem, p) for p in paths])
-    loaded = []
-    for done, path in enumerate(paths, start=1):
-        loaded.append((path, *read_audio_info(path)))
-        if progress is not None:
-            progress(done, len(paths), path.stem)
-
-    rate = _session_rate([info.sample_rate for _, _, info in loaded], sample_rate)
-    resampled = [resample(audio, info.sample_rate, rate) for _, audio, info in loaded]
-    longest = max(range(len(loaded)), key=lambda i: resampled[i].shape[1])
-    length = resampled[longest].shape[1]
-    # soxr rounds each output length, so tracks of one duration at different rates may differ by one sample.
-    tolerance = 1 if any(info.sample_rate != rate for _, _, info in loaded) else 0
-
-    tracks, warnings = [], []
-    for (path, audio, info), at_rate in zip(loaded, resampled):
-        name = path.stem
-        warnings += _content_warnings(name, path, audio, info)
-        if info.sample_rate != rate:
-            warnings.append(LoadWarning(
-                "rate_mismatch", name, f"{info.sample_rate} Hz file resampled to the session's {rate} Hz (soxr VHQ)"
-            ))
-        missing = length - at_rate.shape[1]
-        if missing > tolerance:
-            warnings.append(LoadWarning(
-                "length_mismatch", name,
-                f"{missing} samples ({missing / rate:.3f} s) shorter than the longest track "
-                f"({loaded[longest][0].stem}); padded with silence at the end",
-            ))
-        padded = np.pad(at_rate, ((0, 0), (0, missing))) if missing else at_rate
-        tracks.append(Track(name, path, torch.from_numpy(padded), info.sample_rate))
-    return Session(tracks, rate, warnings)
+    return load_tracks(plan_session(source, sample_rate), progress=progress)
 
 
 def _source_paths(source) -> list[Path]:
@@ -313,28 +391,26 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.ascontiguousarray(y.reshape(y.shape[0], -1).T, dtype=np.float32)
 
 
-def _content_warnings(name: str, path: Path, audio: np.ndarray, info: AudioInfo) -> list[LoadWarning]:
+def _content_warnings(name: str, path: Path, scan: SampleScan, info: AudioInfo) -> list[LoadWarning]:
     """Warnings about the audio as read (before resampling), in a fixed order."""
     warnings = []
-    peak = float(np.abs(audio).max())
+    peak = scan.peak
     if peak < 10 ** (SILENT_PEAK_DBFS / 20):
         warnings.append(LoadWarning(
             "silent", name,
             f"peak {_db(peak)} dBFS, below {SILENT_PEAK_DBFS:g} dBFS; check the export or remove the track",
         ))
-    runs = _clipped_runs(audio)
-    if runs:
+    if scan.clip_runs:
         warnings.append(LoadWarning(
             "clipped", name,
-            f"{runs} run(s) of {CLIP_RUN}+ consecutive samples at full scale (|x| >= {CLIP_LEVEL}); the source is "
-            "probably clipped; use an unclipped export if there is one",
+            f"{scan.clip_runs} run(s) of {CLIP_RUN}+ consecutive samples at full scale (|x| >= {CLIP_LEVEL}); the "
+            "source is probably clipped; use an unclipped export if there is one",
         ))
-    means = audio.mean(axis=1, dtype=np.float64)
-    worst = int(np.argmax(np.abs(means)))
-    if abs(means[worst]) > DC_LIMIT:
-        side = "" if audio.shape[0] == 1 else (" (left)", " (right)")[worst]
+    worst = int(np.argmax(np.abs(scan.means)))
+    if abs(scan.means[worst]) > DC_LIMIT:
+        side = "" if info.channels == 1 else (" (left)", " (right)")[worst]
         warnings.append(LoadWarning(
-            "dc_offset", name, f"mean {means[worst]:+.4f}{side}, above {DC_LIMIT}; a high-pass filter removes it"
+            "dc_offset", name, f"mean {scan.means[worst]:+.4f}{side}, above {DC_LIMIT}; a high-pass filter removes it"
         ))
     if info.lossy or path.suffix.lower() in LOSSY_EXTENSIONS:
         warnings.append(LoadWarning(
@@ -342,25 +418,13 @@ def _content_warnings(name: str, path: Path, audio: np.ndarray, info: AudioInfo)
             f"lossy {info.subtype} source: its coding artefacts end up in the mix; use the lossless original if you "
             "have it",
         ))
-    if audio.shape[0] == 2 and peak > 0:
-        difference = float(np.abs(audio[0] - audio[1]).max())
-        if difference <= peak * 10 ** (MONO_DIFFERENCE_DB / 20):
-            warnings.append(LoadWarning(
-                "mono_as_stereo", name,
-                f"left and right are identical (difference {_db(difference / peak)} dB re the peak): a mono signal "
-                "in a stereo file; kept stereo",
-            ))
+    if info.channels == 2 and peak > 0 and scan.max_difference <= peak * 10 ** (MONO_DIFFERENCE_DB / 20):
+        warnings.append(LoadWarning(
+            "mono_as_stereo", name,
+            f"left and right are identical (difference {_db(scan.max_difference / peak)} dB re the peak): a mono "
+            "signal in a stereo file; kept stereo",
+        ))
     return warnings
-
-
-def _clipped_runs(audio: np.ndarray) -> int:
-    """Number of runs of ``CLIP_RUN`` or more consecutive samples at ``|x| >= CLIP_LEVEL``, over channels."""
-    runs = 0
-    for channel in np.abs(audio) >= CLIP_LEVEL:
-        edges = np.flatnonzero(np.diff(channel.astype(np.int8), prepend=0, append=0))
-        lengths = edges[1::2] - edges[0::2]
-        runs += int(np.count_nonzero(lengths >= CLIP_RUN))
-    return runs
 
 
 def _db(ratio: float) -> str:
