@@ -125,6 +125,12 @@ def block_energies(x: torch.Tensor, sample_rate: float) -> tuple[torch.Tensor, t
     _check_length(x, hop * _MOMENTARY_HOPS, sample_rate)
     sos = torch.from_numpy(k_weighting_sos(sample_rate)).to(x.device).expand(x.shape[0], 2, 6)
     segments = sosfilt_block_energy(x.detach(), sos.contiguous(), hop).sum(1)  # (batch, n_segments) float64
+    return windowed_energies(segments, hop)
+
+
+def windowed_energies(segments: torch.Tensor, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(momentary, short_term)`` mean squares (see :func:`block_energies`) from the channel-summed K-weighted
+    energy of each 100 ms segment, ``segments`` float64 ``(batch, n_segments)``; ``hop`` samples per segment."""
     zero = segments.new_zeros(segments.shape[0], 1)
     cumulative = torch.cat([zero, segments.cumsum(-1)], -1)
     return tuple(
@@ -160,20 +166,29 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
     # shape, dtype and channel checks shared with the other measurements; the 400 ms minimum is checked below
     x_t, single = as_batch(x, "measure_loudness", 0, sample_rate)
     momentary, short_term = block_energies(x_t, sample_rate)
-    integrated = _integrated(momentary)
-    lra = _loudness_range(short_term)
     with torch.no_grad():
         # max and -min: no |x| copy of the whole session
         x_d = x_t.detach()
-        sample_peak = _to_db(torch.maximum(x_d.amax(dim=(1, 2)), -x_d.amin(dim=(1, 2))).to(torch.float64))
+        sample_peak = torch.maximum(x_d.amax(dim=(1, 2)), -x_d.amin(dim=(1, 2))).to(torch.float64).cpu()
         true_peak = true_peak_db(x_t.detach(), sample_rate).to(torch.float64).cpu()
-    sample_peak = sample_peak.cpu()
-    integrated = integrated.cpu()
+    reports = loudness_reports(momentary, short_term, sample_peak, true_peak)
+    return reports[0] if single else reports
+
+
+def loudness_reports(momentary: torch.Tensor, short_term: torch.Tensor, sample_peak: torch.Tensor,
+                     true_peak_db: torch.Tensor) -> list[LoudnessReport]:
+    """Reports from windowed energies (:func:`windowed_energies`), the linear sample peak and the true peak in
+    dBTP, each ``(batch, ...)``: the gating and statistics half of :func:`measure_loudness`, shared with the
+    streaming meter."""
+    integrated = _integrated(momentary).cpu()
+    lra = _loudness_range(short_term)
+    sample_peak = _to_db(sample_peak.to(torch.float64))
+    true_peak = true_peak_db.to(torch.float64)
     # PLR: silence (both -inf) reads 0, peaks without gated loudness read +inf; never NaN.
     plr = torch.where(torch.isinf(true_peak) & (true_peak < 0), torch.zeros_like(true_peak), true_peak - integrated)
     momentary_lufs = _to_lufs(momentary).cpu().numpy()
     short_term_lufs = _to_lufs(short_term).cpu().numpy()
-    reports = [
+    return [
         LoudnessReport(
             integrated_lufs=float(integrated[b]),
             short_term_lufs=short_term_lufs[b].copy(),
@@ -183,9 +198,8 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
             true_peak_db=float(true_peak[b]),
             plr_db=float(plr[b]),
         )
-        for b in range(x_t.shape[0])
+        for b in range(momentary.shape[0])
     ]
-    return reports[0] if single else reports
 
 
 def _to_lufs(energy: torch.Tensor) -> torch.Tensor:

@@ -126,7 +126,7 @@ def masking_excitation(x, sample_rate: float, n_bands: int = 24,
     if isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim != 3:
         raise AudioInputError(f"masking_matrix: expected an array shaped (tracks, channels, samples), found "
                               f"shape {tuple(x.shape)}; fix: stack the tracks on a first axis (x[None] for one)")
-    n_fft = _window_length(sample_rate)
+    n_fft = window_length(sample_rate)
     x_t, _ = as_batch(x, "masking_matrix", n_fft, sample_rate)
     if x_t.shape[0] == 0:
         raise AudioInputError("masking_matrix: expected at least one track, found 0; fix: pass a non-empty batch")
@@ -137,13 +137,25 @@ def masking_excitation(x, sample_rate: float, n_bands: int = 24,
         raise ParameterError(f"masking_matrix.hop_s: expected seconds in 0.005..1.0, found {hop_s!r}; "
                              f"fix: use 0.1")
     hop = round(hop_s * sample_rate)
-    edges, spread, centres = _band_layout(n_fft, sample_rate, n_bands)
-    # Parseval: one-sided bin powers x 2 / (n_fft sum w^2) sum to the mean square (full-scale sine: -3 dB).
-    scale = 2.0 / float(torch.hann_window(n_fft, periodic=True).square().sum()) / n_fft
-    band_power = torch.cat([_band_sums(power(spectrum), edges)
-                            for _, spectrum in stft_chunks(mono(x_t), n_fft, hop, center=True)], 1) @ spread
-    excitation = 10.0 * torch.log10((band_power * scale).clamp_min(1e-30)).transpose(1, 2).contiguous()
-    return excitation, centres, hop
+    to_excitation = ExcitationBands(n_fft, sample_rate, n_bands)
+    excitation = torch.cat([to_excitation(spectrum) for _, spectrum in stft_chunks(mono(x_t), n_fft, hop, center=True)],
+                           -1)
+    return excitation, to_excitation.centres_hz, hop
+
+
+class ExcitationBands:
+    """Spread critical-band excitation (dB re full scale, unfloored) of one-sided spectra ``(tracks, frames,
+    bins)`` -> ``(tracks, bands, frames)``; :attr:`n_fft` and :attr:`centres_hz` describe the layout."""
+
+    def __init__(self, n_fft: int, sample_rate: float, n_bands: int = 24):
+        self.n_fft = n_fft
+        self.edges, self.spread, self.centres_hz = _band_layout(n_fft, sample_rate, n_bands)
+        # Parseval: one-sided bin powers x 2 / (n_fft sum w^2) sum to the mean square (full-scale sine: -3 dB).
+        self.scale = 2.0 / float(torch.hann_window(n_fft, periodic=True).square().sum()) / n_fft
+
+    def __call__(self, spectrum: torch.Tensor) -> torch.Tensor:
+        band_power = _band_sums(power(spectrum), self.edges) @ self.spread
+        return 10.0 * torch.log10((band_power * self.scale).clamp_min(1e-30)).transpose(1, 2).contiguous()
 
 
 def masking_from_excitation(excitation: torch.Tensor, centres_hz: np.ndarray, hop_s: float) -> MaskingReport:
@@ -166,7 +178,7 @@ def masking_from_excitation(excitation: torch.Tensor, centres_hz: np.ndarray, ho
     )
 
 
-def _window_length(sample_rate) -> int:
+def window_length(sample_rate) -> int:
     """Power of two nearest ``_WINDOW_S`` seconds (4096 at 44.1 and 48 kHz); sample rate checked later."""
     if not (isinstance(sample_rate, (int, float)) and math.isfinite(sample_rate) and sample_rate > 0):
         return 1  # as_batch raises the ParameterError with the standard message

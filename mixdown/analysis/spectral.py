@@ -30,6 +30,7 @@ _CONTRAST_QUANTILE = 0.02  # share of a band's bins averaged for its peak and fo
 _FLATNESS_FLOOR = 1e-10  # power floor of spectral flatness (librosa's amin), so silence reads 1, not 0/0
 _DESCRIPTORS = ("centroid", "bandwidth", "rolloff", "contrast", "flatness")  # the order of spectral_descriptors
 _WELCH_N_FFT = 16384  # 2.7 Hz bins at 44.1 kHz, finer than the 4.6 Hz wide 1/3-octave band at 20 Hz
+WELCH_N_FFT, WELCH_HOP = _WELCH_N_FFT, _WELCH_N_FFT // 2  # no overlap padding: frames start every hop
 _MIN_SAMPLE_RATE = 8000.0
 _FFT_ELEMENTS = 1 << 20  # frames x n_fft samples per FFT call (4 MB of float32: stays in cache)
 KERNEL_CHUNK_ELEMENTS = 1 << 23  # frames x n_fft samples per chunk handed to a compiled kernel
@@ -70,19 +71,28 @@ def average_spectrum(x, sample_rate: float, bands_per_octave: int = 3, fmin: flo
     """
     x_t, single = as_batch(x, "average_spectrum", _WELCH_N_FFT, sample_rate)
     _check_bands(bands_per_octave, fmin, fmax, sample_rate)
-    window = torch.hann_window(_WELCH_N_FFT, periodic=True, dtype=torch.float64)
-    density = torch.zeros(x_t.shape[0], _WELCH_N_FFT // 2 + 1, dtype=torch.float64)
+    power_sum = torch.zeros(x_t.shape[0], _WELCH_N_FFT // 2 + 1, dtype=torch.float64)
     n_frames = 0
-    for _, spectrum in stft_chunks(mono(x_t), _WELCH_N_FFT, _WELCH_N_FFT // 2, center=False):
-        density += power(spectrum).sum(1).to(torch.float64)
+    for _, spectrum in stft_chunks(mono(x_t), _WELCH_N_FFT, WELCH_HOP, center=False):
+        power_sum += power(spectrum).sum(1).to(torch.float64)
         n_frames += spectrum.shape[1]
-    density /= n_frames * _WELCH_N_FFT * window.square().sum()  # Parseval: sum over all bins = mean square
-    density[:, 1:-1] *= 2.0  # one-sided: fold the negative frequencies
+    centres, level_db = welch_bands(power_sum, n_frames, sample_rate, bands_per_octave, fmin, fmax)
+    return centres, level_db[0] if single else level_db
+
+
+def welch_bands(power_sum: torch.Tensor, n_frames: int, sample_rate: float, bands_per_octave: int = 3,
+                fmin: float = 20.0, fmax: float = 20000.0) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional-octave band levels (dB, ``(batch, bands)``) from the sum over ``n_frames`` Welch frames
+    (:data:`WELCH_N_FFT`, Hann) of the bin powers ``(batch, bins)``: the second half of :func:`average_spectrum`,
+    shared with the streaming meter."""
+    window = torch.hann_window(_WELCH_N_FFT, periodic=True, dtype=torch.float64)
+    # Parseval: sum over all bins = mean square; one-sided: fold the negative frequencies.
+    density = power_sum / (max(n_frames, 1) * _WELCH_N_FFT * window.square().sum())
+    density[:, 1:-1] *= 2.0
     centres, lower, upper = _band_edges(bands_per_octave, fmin, fmax, sample_rate / 2.0)
     band_power = _integrate_bands(density.numpy(), sample_rate / _WELCH_N_FFT, lower, upper)
     with np.errstate(divide="ignore"):
-        level_db = 10.0 * np.log10(band_power)
-    return centres, level_db[0] if single else level_db
+        return centres, 10.0 * np.log10(band_power)
 
 
 def frame_descriptors(x, sample_rate: float, n_fft: int = 4096, hop_length: int = 1024) -> dict:
