@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mixdown.analysis import SessionAnalysis, analyze_session
-from mixdown.audio import AudioWriter, BlockReader, LoadWarning, load_session, read_audio, resample, write_audio
+from mixdown.analysis import SessionAnalysis, analyze_files
+from mixdown.audio import AudioWriter, BlockReader, LoadWarning, plan_session, read_audio, resample, write_audio
 from mixdown.console import Console, Recipe
+from mixdown.console.amount import apply_amounts
+from mixdown.console.session_render import render_session
 from mixdown.errors import OutputError, RecipeError
 from mixdown.evaluate import Comparison, compare
 from mixdown.mastering import loudness_target
@@ -62,6 +65,7 @@ def render_recipe(
     output: str | Path,
     format: str = "wav24",
     block_seconds: float = 10.0,
+    amounts: dict[str, float] | None = None,
     progress: Progress | None = None,
 ) -> RenderResult:
     """Render a recipe's source files to a stereo mix file.
@@ -72,11 +76,15 @@ def render_recipe(
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
         block_seconds: streaming block length: sources are read from disk block by block, so memory stays
             bounded for any song length.
+        amounts: ``{"eq" | "dynamics" | "space" | "width": amount}`` applied before rendering
+            (:func:`mixdown.console.amount.apply_amounts`; 1 = as the recipe says).
         progress: optional callback ``(frames_done, frames_total, stage)``.
     Returns:
         :class:`RenderResult` with the written path and its measured loudness and peak.
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.load(recipe)
+    if amounts:
+        recipe = apply_amounts(recipe, amounts)
     sources = _sources(recipe)
     done = 0
     with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * (recipe.sample_rate or 44100)))) as reader:
@@ -121,16 +129,13 @@ def analyze_path(
     Args:
         path: one audio file, or a folder whose audio files are the tracks of one song (read-only).
         roles: ``{track name: role}`` overrides of the detected roles.
-        progress: optional callback ``(done, total, stage)``: files read, then analysis stages.
+        progress: optional callback ``(done, total, stage)``: tracks measured so far (a few are read at a time).
     Returns:
         the :class:`SessionAnalysis` and the warnings loading raised (silent, clipped, DC offset ...).
     Raises:
         AudioInputError: no audio at ``path`` or a file that cannot be read (the message names it and the fix).
     """
-    session = load_session(path, progress=(lambda done, total, name: progress(done, total, f"reading {name}"))
-                           if progress else None)
-    analysis = analyze_session(session, roles, progress=progress)
-    return analysis, session.warnings
+    return analyze_files(plan_session(path), roles, progress=progress)
 
 
 def compare_files(mix: str | Path, reference: str | Path,
@@ -154,18 +159,34 @@ def compare_files(mix: str | Path, reference: str | Path,
 
 @dataclass
 class MixResult:
-    """What ``mix_folder`` wrote and measured."""
+    """What ``mix_folder`` wrote and measured.
+
+    Attributes:
+        mix_path, recipe_path: the files written; report_path the HTML report (None when not asked for).
+        stems: the processed stem files (empty unless asked for).
+        sample_rate, seconds: of the mix (``seconds`` is the excerpt's length for a preview).
+        start_s: where the rendered excerpt starts in the song (0 unless a preview).
+        tracks: number of input tracks.
+        integrated_lufs, true_peak_db, loudness_range_lu: of the mastered mix; clipped_samples when written.
+        warnings: what loading found.
+    """
 
     mix_path: Path
     recipe_path: Path
+    report_path: Path | None
+    stems: list[Path]
     sample_rate: int
     seconds: float
+    start_s: float
     tracks: int
     integrated_lufs: float
     true_peak_db: float
     loudness_range_lu: float
     clipped_samples: int
     warnings: list[LoadWarning]
+
+
+PREVIEW_SECONDS = 30.0
 
 
 def mix_folder(
@@ -176,18 +197,29 @@ def mix_folder(
     genre: str | None = None,
     format: str = "wav24",
     seed: int = 0,
+    preview: bool = False,
+    write_stems: bool = False,
+    report: bool = True,
     progress: Progress | None = None,
 ) -> MixResult:
-    """Mix a folder of stems with the rules method: ``out_dir/mix.wav`` (mastered) and ``out_dir/recipe.json``.
+    """Mix a folder of stems with the rules method: ``out_dir/mix.wav`` (mastered), ``recipe.json`` and
+    ``report.html``.
+
+    The session is streamed from disk: tracks are analysed a few at a time and rendered block by block, so
+    memory stays bounded for any number and length of tracks (only the stereo premaster is held whole).
 
     Args:
         stems: a folder of audio files (read-only), one track each.
-        out_dir: created if needed; ``mix.<wav|flac>`` and ``recipe.json`` are written atomically.
+        out_dir: created if needed; every file is written atomically.
         intent: an :class:`Intent`, or a YAML/JSON intent file; None for defaults.
         target: loudness target preset or LUFS; overrides the intent's.
         genre: overrides the intent's genre.
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
         seed: the reverb's noise seed (same seed, same bits).
+        preview: render only the loudest 30 s (decisions are those of the whole song; the master is solved on
+            the excerpt).
+        write_stems: also write the processed stems to ``out_dir/stems/`` (32-bit float WAV).
+        report: write ``report.html``.
         progress: optional callback ``(done, total, stage)``.
     Returns:
         :class:`MixResult`.
@@ -199,32 +231,65 @@ def mix_folder(
         intent.target = loudness_target(target)
     if genre is not None:
         intent.genre = Intent.from_dict({"genre": genre}).genre
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror}); fix: choose a writable "
-                          "place with -o") from None
-    stage = (lambda name: (lambda done, total, what: progress(done, total, f"{name}: {what}"))) if progress else \
-        (lambda name: None)
-    session = load_session(stems, progress=stage("reading"))
-    intent.check_tracks(session.names())
+    out_dir = _output_folder(Path(out_dir))
+    stage = (lambda name: (lambda done, total, what="": progress(done, total, f"{name}{what and ': '}{what}"))) \
+        if progress else (lambda name: None)
+    plan = plan_session(stems)
+    intent.check_tracks(plan.names)
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
-    analysis = analyze_session(session, roles, progress=stage("analysing"))
-    recipe = rules_recipe(session, analysis, intent, out_dir, seed)
+    analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"))
+    recipe = rules_recipe(plan, analysis, intent, out_dir, seed)
+    start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
+    stems_dir = _output_folder(out_dir / "stems") if write_stems else None
+    rendered = render_session(recipe, plan.paths, plan.sample_rate, start, frames, measure=report,
+                              stems_dir=stems_dir, protect=plan.paths, progress=stage("rendering"))
     if progress:
-        progress(0, 1, "rendering")
-    with torch.no_grad():
-        premaster = Console(recipe, session.sample_rate, [t.audio.shape[0] for t in session.tracks]).render(
-            [t.audio for t in session.tracks])
-    master = master_to_target(premaster, session.sample_rate, intent.target)
+        progress(0, 1, "mastering")
+    master = master_to_target(torch.from_numpy(rendered.premaster), plan.sample_rate, intent.target)
     recipe.master = master.steps
+    if preview:
+        recipe.notes["preview"] = {"start_s": round(start / plan.sample_rate, 3),
+                                   "seconds": round(master.audio.shape[-1] / plan.sample_rate, 3)}
     if progress:
         progress(1, 1, "writing")
     suffix = ".flac" if format == "flac" else ".wav"
-    report = write_audio(out_dir / f"mix{suffix}", master.audio, session.sample_rate, format,
-                         protect=[t.path for t in session.tracks])
+    written = write_audio(out_dir / f"{'preview' if preview else 'mix'}{suffix}", master.audio, plan.sample_rate,
+                          format, protect=plan.paths)
     recipe_path = recipe.save(out_dir / "recipe.json")
-    return MixResult(report.path, recipe_path, session.sample_rate, session.duration_s, len(session.tracks),
-                     master.integrated_lufs, master.true_peak_db, master.loudness_range_lu, report.clipped_samples,
-                     session.warnings)
+    return MixResult(written.path, recipe_path, None, rendered.stems, plan.sample_rate,
+                     master.audio.shape[-1] / plan.sample_rate, start / plan.sample_rate, len(plan.paths),
+                     master.integrated_lufs, master.true_peak_db, master.loudness_range_lu, written.clipped_samples,
+                     warnings)
+
+
+def _output_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot create the output folder ({e.strerror}); fix: choose a writable "
+                          "place with -o") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: the output folder is not writable; fix: choose a writable place with -o")
+    return folder
+
+
+def _loudest_window(analysis: SessionAnalysis, recipe: Recipe, sample_rate: int,
+                    seconds: float) -> tuple[int, int]:
+    """``(start, frames)`` of the loudest ``seconds`` of the mix-to-be: the tracks' short-term energies (10 Hz)
+    weighted by their faders and summed, then the window with the highest mean."""
+    total = None
+    for track, strip in zip(analysis.tracks, recipe.tracks):
+        if strip.mute:
+            continue
+        fader = sum(s.params.get("gain_db", 0.0) for s in strip.chain if s.type == "gain")
+        energy = 10.0 ** ((np.nan_to_num(track.loudness.short_term_lufs, neginf=-200.0) + fader) / 10.0)
+        total = energy if total is None else total + energy
+    length = int(round(seconds * sample_rate))
+    n = int(round(analysis.duration_s * sample_rate))
+    if total is None or total.size == 0 or length >= n:
+        return 0, min(length, n)
+    # short-term value k covers [k * 0.1 s, k * 0.1 s + 3 s); a window of ``seconds`` holds seconds / 0.1 - 29 of them
+    per_window = max(1, int(round((seconds - 3.0) * 10.0)) + 1)
+    sums = np.convolve(total, np.ones(per_window), "valid") if total.size >= per_window else total[:1]
+    start = min(int(np.argmax(sums)) * sample_rate // 10, n - length)
+    return start, length

@@ -14,6 +14,7 @@ from rich.console import Console as Terminal
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mixdown.console.amount import parse_amounts
 from mixdown.errors import MixdownError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="mixdown: AI-assisted multitrack mixing.")
@@ -35,8 +36,10 @@ def mix(
     genre: Optional[str] = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
     seed: int = typer.Option(0, "--seed", help="seed of the reverb's noise: same seed, same file"),
+    preview: bool = typer.Option(False, "--preview", help="render only the loudest 30 s (preview.wav), fast"),
+    stems_out: bool = typer.Option(False, "--stems", help="also write the processed stems to OUT/stems/ (float WAV)"),
 ) -> None:
-    """Mix a folder of stems: a mastered mix and its recipe (every decision with a reason)."""
+    """Mix a folder of stems: a mastered mix, its recipe (every decision with a reason) and a report."""
     from mixdown import api
 
     if (stems is None) == (not demo):
@@ -47,17 +50,21 @@ def mix(
         with _progress_bar() as bar:
             task = bar.add_task("reading", total=None)
             result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed,
+                                    preview=preview, write_stems=stems_out,
                                     progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage[:28]))
     except MixdownError as e:
         _fail(e)
     out = _stdout()
     for warning in result.warnings:
         out.print(f"  [yellow]warning[/] {warning}", highlight=False)
-    out.print(f"mixed {result.tracks} tracks, {result.seconds:.1f} s at {result.sample_rate} Hz: "
+    excerpt = f" (preview from {result.start_s:.1f} s)" if preview else ""
+    out.print(f"mixed {result.tracks} tracks, {result.seconds:.1f} s{excerpt} at {result.sample_rate} Hz: "
               f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_db:.1f} dBTP, "
               f"LRA {result.loudness_range_lu:.1f} LU", highlight=False)
-    out.print(f"wrote [bold]{result.mix_path}[/] and [bold]{result.recipe_path}[/] (edit it, then "
-              f"mixdown render {result.recipe_path})", highlight=False)
+    written = [result.mix_path, result.recipe_path] + ([result.report_path] if result.report_path else [])
+    out.print(f"wrote {', '.join(f'[bold]{p}[/]' for p in written)}"
+              + (f" and {len(result.stems)} processed stems in [bold]{result.stems[0].parent}[/]" if result.stems else "")
+              + f" (edit the recipe, then mixdown render {result.recipe_path})", highlight=False)
 
 
 def _target_value(target: Optional[str]):
@@ -76,6 +83,8 @@ def render(
     output: Path = typer.Option(Path("mix.wav"), "--output", "-o", help="mix file to write"),
     demo: bool = typer.Option(False, "--demo", help="render the bundled demo song with its example recipe"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
+    amount: Optional[str] = typer.Option(None, "--amount", help="scale kinds of decisions, e.g. "
+                                         "eq=0.5,dynamics=0.3,space=1.2,width=0.8 (1 = as the recipe says)"),
 ) -> None:
     """Render a recipe (a mix as data) to a stereo mix file."""
     from mixdown import api
@@ -86,9 +95,11 @@ def render(
     source = api.demo_recipe_path() if demo else recipe
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), console=terminal) as bar:
+        amounts = parse_amounts(amount) if amount else None
+        with _progress_bar() as bar:
             task = bar.add_task("rendering", total=None)
-            result = api.render_recipe(source, output, format=format, progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
+            result = api.render_recipe(source, output, format=format, amounts=amounts,
+                                       progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
     except MixdownError as e:
         _fail(e)
     terminal.print(
@@ -100,7 +111,7 @@ def render(
 
 
 def _progress_bar():
-    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                     TimeRemainingColumn(), console=terminal, transient=True)
 
 

@@ -72,7 +72,7 @@ def test_analysing_files_a_few_at_a_time_equals_the_whole_session(song, analysis
     seen = []
     streamed, warnings = analyze_files(plan_session(song), {"Pad L": "synth_pad"},
                                        progress=lambda done, total, stage: seen.append(done), batch_bytes=batch_bytes)
-    assert seen[-1] == 3 and (len(seen) == 3) == (batch_bytes == 1)  # one track per batch at the smallest budget
+    assert seen[0] == 0 and seen[-1] == 3 and (len(seen) == 4) == (batch_bytes == 1)  # one track a batch at the least
     assert streamed.duration_s == result.duration_s and warnings == load_session(song).warnings
     for a, b in zip(streamed.tracks, result.tracks):
         assert a.name == b.name and a.loudness.integrated_lufs == b.loudness.integrated_lufs

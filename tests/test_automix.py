@@ -128,6 +128,62 @@ def test_read_only_output_is_a_clear_error(tmp_path):
         locked.chmod(0o700)
 
 
+def test_an_output_place_nobody_can_write_is_a_clear_error(tmp_path):
+    stems = _write_stems(tmp_path / "song")
+    with pytest.raises(OutputError, match="cannot create the output folder.*fix: choose a writable place"):
+        api.mix_folder(stems, "/proc/mixdown_out")  # read-only for every user, root included
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OutputError, match="cannot create the output folder"):
+        api.mix_folder(stems, tmp_path / "file" / "out")
+
+
+def _song_with_a_loud_chorus(folder: Path, rate: int = 22050) -> Path:
+    """50 s: quiet verse, a chorus 6 dB louder from 25 s to 45 s, quiet outro."""
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(50 * rate) / rate
+    level = np.where((t >= 25.0) & (t < 45.0), 0.4, 0.2)
+    sf.write(folder / "Bass.wav", (level * np.sin(2 * np.pi * 55 * t)).astype(np.float32), rate)
+    sf.write(folder / "Vox Ld.wav", (level * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2)
+             .astype(np.float32), rate)
+    return folder
+
+
+def test_preview_renders_the_loudest_30_seconds_with_the_whole_songs_decisions(tmp_path):
+    stems = _song_with_a_loud_chorus(tmp_path / "song")
+    full = api.mix_folder(stems, tmp_path / "full", report=False)
+    preview = api.mix_folder(stems, tmp_path / "preview", preview=True, report=False)
+    assert preview.mix_path.name == "preview.wav" and preview.seconds == pytest.approx(30.0)
+    assert 15.0 - 0.1 <= preview.start_s <= 25.0 + 0.1  # the window holds the whole chorus
+    assert sf.info(preview.mix_path).frames == 30 * 22050
+    assert preview.integrated_lufs == pytest.approx(-14.0, abs=0.5) and preview.true_peak_db <= -1.0 + 1e-6
+    decided = [json.loads(r.recipe_path.read_text())["tracks"] for r in (full, preview)]
+    assert decided[0] == decided[1]  # the excerpt is mixed exactly as the song is
+    assert json.loads(preview.recipe_path.read_text())["notes"]["preview"]["start_s"] == pytest.approx(
+        preview.start_s, abs=1e-3)
+
+
+def test_processed_stems_are_written_as_float_and_line_up_with_the_mix(demo_mix, tmp_path):
+    result = api.mix_folder(api.demo_stems_path(), tmp_path, write_stems=True, report=False)
+    names = [t["name"] for t in json.loads(result.recipe_path.read_text())["tracks"]]
+    assert len(names) == 12 and [p.stem for p in result.stems] == names
+    mix, rate = sf.read(result.mix_path, always_2d=True)
+    for path in result.stems:
+        info = sf.info(path)
+        assert info.subtype == "FLOAT" and info.channels == 2 and info.frames == len(mix) and rate == info.samplerate
+    assert all(np.abs(sf.read(path)[0]).max() > 0.001 for path in result.stems)
+
+
+def test_render_amounts_scale_the_decisions(demo_mix, tmp_path):
+    result, _ = demo_mix
+    dry = api.render_recipe(result.recipe_path, tmp_path / "dry.wav", amounts={"space": 0.0, "eq": 0.0})
+    wet = api.render_recipe(result.recipe_path, tmp_path / "wet.wav", amounts={"space": 2.0})
+    plain = api.render_recipe(result.recipe_path, tmp_path / "plain.wav")
+    assert wet.loudness_lufs > plain.loudness_lufs > dry.loudness_lufs - 0.5
+    out = CliRunner().invoke(app, ["render", str(result.recipe_path), "-o", str(tmp_path / "x.wav"), "--amount",
+                                   "reverb=2"])
+    assert out.exit_code == 2 and "expected one of eq, dynamics, space, width" in out.output
+
+
 def test_cli_mix_needs_stems_or_demo():
     result = CliRunner().invoke(app, ["mix"])
     assert result.exit_code == 2 and "--demo" in result.output

@@ -152,6 +152,8 @@ def analyze_files(plan, overrides: dict[str, str] | None = None, progress: Progr
     overrides = dict(overrides or {})
     check_overrides(names, overrides)
     tracks, excitations, warnings = [], [], []
+    if progress is not None:
+        progress(0, len(names), "reading")
     for batch in _batches([plan.track_bytes(i) for i in range(len(names))], batch_bytes):
         session = load_tracks(plan, batch)
         _check_session(session)

@@ -186,6 +186,15 @@ class Session:
 
 
 @dataclass(frozen=True)
+class PlannedTrack:
+    """A track of a :class:`SessionPlan`: its name, file and channel count (no audio)."""
+
+    name: str
+    path: Path
+    channels: int
+
+
+@dataclass(frozen=True)
 class SessionPlan:
     """A session as its file headers describe it, before any sample is read: what streaming work needs to size
     itself (which files, which rate, how long, how many channels).
@@ -206,6 +215,11 @@ class SessionPlan:
     def names(self) -> list[str]:
         """Track names (file stems) in order."""
         return [p.stem for p in self.paths]
+
+    @property
+    def tracks(self) -> list[PlannedTrack]:
+        """The tracks as the headers describe them: what a mixing method needs to write a recipe."""
+        return [PlannedTrack(p.stem, p, info.channels) for p, info in zip(self.paths, self.infos)]
 
     @property
     def channel_counts(self) -> list[int]:

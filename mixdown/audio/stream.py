@@ -25,10 +25,12 @@ __all__ = ["BlockReader"]
 class _TrackReader:
     """One file as a source of exactly-sized float32 ``(channels, n)`` blocks at ``sample_rate``."""
 
-    def __init__(self, path: Path, sample_rate: int):
+    def __init__(self, path: Path, sample_rate: int, start: int = 0):
         self.path = path
         self.file = sf.SoundFile(str(path), "r")
         self.channels = self.file.channels
+        if start:  # ``start`` counts samples at the session rate
+            self.file.seek(min(self.file.frames, round(start * self.file.samplerate / sample_rate)))
         self.resampler = None
         if self.file.samplerate != sample_rate:
             self.resampler = soxr.ResampleStream(self.file.samplerate, sample_rate, self.channels, dtype="float32", quality="VHQ")
@@ -61,18 +63,22 @@ class BlockReader:
         paths: audio files (1 or 2 channels each).
         sample_rate: output rate in Hz; ``None`` takes the most common rate among the files (ties: the highest).
         block_frames: frames per block.
+        start: first frame to read (at ``sample_rate``): an excerpt, e.g. a preview.
+        frames: how many frames to read from ``start``; None reads to the end of the longest file.
 
     Iterating yields lists of float32 tensors ``(channels_i, n)`` (one per file, the last block shorter) until
     :attr:`frames` frames are out. Files open read-only; use as a context manager to close them.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], sample_rate: int | None = None, block_frames: int = 1 << 16):
+    def __init__(self, paths: Sequence[str | os.PathLike], sample_rate: int | None = None, block_frames: int = 1 << 16,
+                 start: int = 0, frames: int | None = None):
         infos = [audio_info(p) for p in paths]  # checks every file before any block is read
         rates = [info.sample_rate for info in infos]
         self.sample_rate = sample_rate or max(set(rates), key=lambda r: (rates.count(r), r))
         self.block_frames = block_frames
-        self.tracks = [_TrackReader(Path(p), self.sample_rate) for p in paths]
-        self.frames = max(t.frames for t in self.tracks)
+        self.tracks = [_TrackReader(Path(p), self.sample_rate, start) for p in paths]
+        remaining = max(0, max(t.frames for t in self.tracks) - start)
+        self.frames = remaining if frames is None else min(frames, remaining)
 
     @property
     def channel_counts(self) -> list[int]:
