@@ -14,9 +14,12 @@ Schema (version 1)::
      "buses":   [{"name": "drums", "chain": [...], "sends": [...]}],
      "returns": [{"name": "reverb", "chain": [{"type": "reverb", "params": {...}}]}],
      "master":  {"chain": [...]},
+     "gain_sharing": {"tracks": ["host", "guest"], "params": {"hold_ms": 1000.0}, "weights_db": {"host": 3.0}},
      "notes": {}}
 
-Buses and returns feed the master. Sends come from tracks and buses (post-chain) and feed returns.
+Buses and returns feed the master. Sends come from tracks and buses (post-chain) and feed returns. The optional
+``gain_sharing`` section (the speech automixer, :mod:`mixdown.dsp.gain_sharing`) scales the listed tracks' inputs
+by their Dugan gains before their strips.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.export.files import write_text_atomic
 from mixdown.errors import ParameterError, RecipeError
 
-__all__ = ["Step", "Send", "Strip", "Recipe", "SCHEMA_NAME", "SCHEMA_VERSION", "MASTER"]
+__all__ = ["Step", "Send", "Strip", "GainSharing", "Recipe", "SCHEMA_NAME", "SCHEMA_VERSION", "MASTER"]
 
 SCHEMA_NAME = "mixdown.recipe"
 SCHEMA_VERSION = 1
@@ -103,6 +107,28 @@ class Strip:
 
 
 @dataclass
+class GainSharing:
+    """Dugan gain sharing over ``tracks`` (speech microphones), applied to their inputs before their strips.
+
+    ``params`` are :data:`mixdown.dsp.gain_sharing.GAIN_SHARING_PARAMS` values (omitted ones take defaults);
+    ``weights_db`` biases a track in the sharing (tracks not named weigh 0 dB).
+    """
+
+    tracks: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+    weights_db: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"tracks": list(self.tracks), "params": dict(self.params)}
+        if self.weights_db:
+            d["weights_db"] = dict(self.weights_db)
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
+@dataclass
 class Recipe:
     """A whole mix. Build it in code, or load an edited JSON file with :meth:`load`."""
 
@@ -112,6 +138,7 @@ class Recipe:
     master: list[Step] = field(default_factory=list)
     sample_rate: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    gain_sharing: GainSharing | None = None
     path: Path | None = field(default=None, compare=False, repr=False)
 
     # --- serialisation ------------------------------------------------------------------------------------------
@@ -124,6 +151,8 @@ class Recipe:
         d["buses"] = [b.to_dict("buses") for b in self.buses]
         d["returns"] = [r.to_dict("returns") for r in self.returns]
         d["master"] = {"chain": [s.to_dict() for s in self.master]}
+        if self.gain_sharing is not None:
+            d["gain_sharing"] = self.gain_sharing.to_dict()
         if self.notes:
             d["notes"] = self.notes
         return d
@@ -158,7 +187,8 @@ class Recipe:
     def from_dict(cls, data: Any) -> "Recipe":
         """Build and validate a recipe from parsed JSON."""
         v = _Validator()
-        v.object(data, "recipe", required=("tracks",), optional=("schema", "version", "sample_rate", "buses", "returns", "master", "notes"))
+        v.object(data, "recipe", required=("tracks",),
+                 optional=("schema", "version", "sample_rate", "buses", "returns", "master", "gain_sharing", "notes"))
         if data.get("schema", SCHEMA_NAME) != SCHEMA_NAME:
             v.fail("schema", f"expected {SCHEMA_NAME!r}, found {data['schema']!r}")
         version = data.get("version", SCHEMA_VERSION)
@@ -176,6 +206,7 @@ class Recipe:
             master=v.chain(master.get("chain", []), "master.chain"),
             sample_rate=sample_rate,
             notes=data.get("notes", {}),
+            gain_sharing=v.gain_sharing(data["gain_sharing"], "gain_sharing") if "gain_sharing" in data else None,
         )
         recipe.validate()
         return recipe
@@ -209,6 +240,8 @@ class Recipe:
                 for k, send in enumerate(s.sends):
                     if send.to not in return_names:
                         v.fail(f"{kind}[{i}].sends[{k}].to", f"expected one of the returns {sorted(return_names)}, found {send.to!r}")
+        if self.gain_sharing is not None:
+            v.gain_sharing_refs(self.gain_sharing, [t.name for t in self.tracks])
 
     def strip(self, name: str) -> Strip:
         for s in (*self.tracks, *self.buses, *self.returns):
@@ -289,6 +322,46 @@ class _Validator:
                 self.fail(f"{w}.params", f"expected an object, found {type(params).__name__}")
             steps.append(Step(kind, dict(params), s.get("reason", ""), self.flag(s.get("bypass", False), f"{w}.bypass")))
         return steps
+
+    def gain_sharing(self, data, where) -> GainSharing:
+        self.object(data, where, required=("tracks",), optional=("params", "weights_db", "reason"))
+        tracks = [self.text(t, f"{where}.tracks[{i}]")
+                  for i, t in enumerate(self.array(data["tracks"], f"{where}.tracks"))]
+        params, weights = data.get("params", {}), data.get("weights_db", {})
+        for key, value in (("params", params), ("weights_db", weights)):
+            if not isinstance(value, dict):
+                self.fail(f"{where}.{key}", f"expected an object, found {type(value).__name__}")
+        reason = data.get("reason", "")
+        if not isinstance(reason, str):
+            self.fail(f"{where}.reason", f"expected a string, found {reason!r}")
+        return GainSharing(tracks, dict(params),
+                           {name: self.number(w, f"{where}.weights_db.{name}") for name, w in weights.items()}, reason)
+
+    def gain_sharing_refs(self, sharing: GainSharing, track_names: list[str], where: str = "gain_sharing") -> None:
+        if not sharing.tracks:
+            self.fail(f"{where}.tracks", "expected at least one track name, found none")
+        for i, name in enumerate(sharing.tracks):
+            if name not in track_names:
+                self.fail(f"{where}.tracks[{i}]", f"expected one of the tracks {track_names}, found {name!r}")
+            if sharing.tracks.index(name) != i:
+                self.fail(f"{where}.tracks[{i}]", f"expected unique names, found {name!r} twice")
+        for name, value in sharing.params.items():
+            if name not in GAIN_SHARING_PARAMS:
+                self.fail(f"{where}.params.{name}",
+                          f"unknown parameter of gain_sharing; expected some of: {', '.join(GAIN_SHARING_PARAMS.entries)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(f"{where}.params.{name}", f"expected a number, found {value!r}")
+            try:
+                GAIN_SHARING_PARAMS.check_value(name, value)
+            except ParameterError as e:
+                self.fail(f"{where}.params.{name}", str(e))
+        low, high = WEIGHT_RANGE_DB
+        for name, value in sharing.weights_db.items():
+            if name not in sharing.tracks:
+                self.fail(f"{where}.weights_db.{name}",
+                          f"expected one of the shared tracks {sharing.tracks}, found {name!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                self.fail(f"{where}.weights_db.{name}", f"expected {low:g} to {high:g} dB, found {value!r}")
 
     def step_params(self, step: Step, where: str) -> None:
         if step.type not in PROCESSORS:

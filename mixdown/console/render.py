@@ -11,6 +11,9 @@ Offline rendering is a single block; streaming feeds blocks of any size and prod
 Latency (a look-ahead limiter) is compensated like a DAW's plugin-delay compensation: signals are delayed to
 a common latency wherever they are summed, and the output drops the total latency at the start and flushes it
 at the end, so every render is sample-aligned with its inputs.
+
+A recipe's ``gain_sharing`` section (the speech automixer) scales its tracks' inputs by their Dugan gains before
+the strips, its state carried like any other; muted tracks take no part.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from mixdown.console.recipe import MASTER, Recipe, Step, Strip
 from mixdown.dsp.registry import PROCESSORS, Processor
 from mixdown.dsp.gain import db_to_amplitude
+from mixdown.dsp.gain_sharing import gain_sharing_step
 from mixdown.dsp.stereo import pan
 from mixdown.errors import AudioInputError, RecipeError
 
@@ -120,6 +124,10 @@ class Console:
         self.bus_latency = max((g.latency for g in self.bus_groups), default=0)
         self.return_latency = max((g.latency for g in self.return_groups), default=0)
         self.latency = self.track_latency + self.bus_latency + self.return_latency + self.master_group.latency
+        sharing = recipe.gain_sharing
+        self.shared_tracks = [i for i in self.active_tracks if sharing and recipe.tracks[i].name in sharing.tracks]
+        self.shared_weights_db = torch.tensor(
+            [sharing.weights_db.get(recipe.tracks[i].name, 0.0) for i in self.shared_tracks], dtype=torch.float64)
 
     # --- compilation --------------------------------------------------------------------------------------------
 
@@ -180,6 +188,21 @@ class Console:
         y, new_state[key] = _delay(x, target - own, state.get(key))
         return y
 
+    def _share_gains(self, tracks: Sequence[torch.Tensor], state: dict, new_state: dict) -> Sequence[torch.Tensor]:
+        """``tracks`` with the gain-sharing tracks' inputs scaled by their Dugan gains (unchanged without any)."""
+        if not self.shared_tracks:
+            return tracks
+        x = [tracks[m].to(self.dtype) for m in self.shared_tracks]
+        # a mono microphone read as two identical channels keeps its power, so mono and stereo ones share fairly
+        wide = max(t.shape[0] for t in x)
+        gains, new_state[("gain_sharing",)] = gain_sharing_step(
+            torch.stack([t.expand(wide, -1) for t in x]), self.sample_rate, state.get(("gain_sharing",)),
+            self.shared_weights_db, **self.recipe.gain_sharing.params)
+        shared = list(tracks)
+        for k, m in enumerate(self.shared_tracks):
+            shared[m] = x[k] * gains[k]
+        return shared
+
     def process(self, tracks: Sequence[torch.Tensor], state: dict | None = None) -> tuple[torch.Tensor, dict]:
         """Render one block.
 
@@ -211,6 +234,7 @@ class Console:
         destinations = zeros
         returns_from_tracks = zeros.new_zeros(len(self.recipe.returns), 2, n)
         stems = zeros.new_zeros(len(self.recipe.tracks), 2, n) if tap_stems else None
+        tracks = self._share_gains(tracks, state, new)
         for gi, g in enumerate(self.track_groups):
             x = torch.stack([tracks[m] for m in g.members]).to(self.dtype)
             y = self._run_group(g, x, ("track", gi), state, new)

@@ -13,25 +13,30 @@ import json
 
 import mixdown.dsp
 from mixdown.console.recipe import SCHEMA_NAME, SCHEMA_VERSION
+from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
 from mixdown.dsp.params import Param
 
 __all__ = ["recipe_json_schema"]
 
 
-def _step_schema(proc) -> dict:
+def _params_schema(table) -> dict:
     params = {}
-    for e in proc.table:
+    for e in table:
         if isinstance(e, Param):
             params[e.name] = {"type": "number", "minimum": e.min, "maximum": e.max, "default": e.default,
                               "description": f"{e.description} ({e.unit})" if e.unit else e.description}
         else:
             params[e.name] = {"enum": list(e.choices), "default": e.default, "description": e.description}
+    return {"type": "object", "properties": params, "additionalProperties": False}
+
+
+def _step_schema(proc) -> dict:
     return {
         "type": "object",
         "description": proc.summary,
         "properties": {
             "type": {"const": proc.name},
-            "params": {"type": "object", "properties": params, "additionalProperties": False},
+            "params": _params_schema(proc.table),
             "reason": {"type": "string"},
             "bypass": {"type": "boolean"},
         },
@@ -52,6 +57,19 @@ def recipe_json_schema() -> dict:
     }
     name = {"type": "string", "minLength": 1}
     sends = {"type": "array", "items": {"$ref": "#/$defs/send"}}
+    low, high = WEIGHT_RANGE_DB
+    gain_sharing = {
+        "type": "object",
+        "description": "Dugan gain sharing over speech microphones, before their strips (see docs/speech.md).",
+        "properties": {
+            "tracks": {"type": "array", "minItems": 1, "uniqueItems": True, "items": name},
+            "params": _params_schema(GAIN_SHARING_PARAMS),
+            "weights_db": {"type": "object", "additionalProperties": {"type": "number", "minimum": low, "maximum": high}},
+            "reason": {"type": "string"},
+        },
+        "required": ["tracks"],
+        "additionalProperties": False,
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"{SCHEMA_NAME} version {SCHEMA_VERSION}",
@@ -73,6 +91,7 @@ def recipe_json_schema() -> dict:
                 "type": "object", "properties": {"name": name, "chain": chain},
                 "required": ["name"], "additionalProperties": False}},
             "master": {"type": "object", "properties": {"chain": chain}, "additionalProperties": False},
+            "gain_sharing": gain_sharing,
             "notes": {"type": "object"},
         },
         "required": ["tracks"],
