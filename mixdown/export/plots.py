@@ -17,7 +17,18 @@ from mixdown.analysis.stereo import PANNING_BANDS_HZ, stereo_features
 from mixdown.errors import OutputError
 from mixdown.export.files import atomic_path
 
-__all__ = ["FIGURES", "PLOT_FORMATS", "plot_analysis", "plot_comparison"]
+__all__ = [
+    "FIGURES",
+    "PLOT_FORMATS",
+    "figure_bytes",
+    "masking_pair_figure",
+    "mix_spectrum_figure",
+    "plot_analysis",
+    "plot_comparison",
+    "speakers_figure",
+    "stage_figure",
+    "track_spectra_figure",
+]
 
 PLOT_FORMATS = ("png", "svg")
 FIGURES = ("spectra", "loudness", "stereo", "masking")
@@ -27,6 +38,9 @@ _MAX_LABELLED = 24  # more tracks than this: no legend, it would hide the data
 _FLOOR_WIDTH_DB = -40.0  # narrower stereo tracks are drawn at this width
 _SPECTRUM_RANGE_DB = 90.0  # the spectra show this far below their loudest band
 _LOUDNESS_RANGE_LU = 50.0  # the loudness plot shows this far below its loudest value (and not below -70 LUFS)
+_HEAT_RANGE_DB = 60.0  # the per-track spectrum heat map shows this far below its loudest cell
+_STAGE_SIZE = (20.0, 400.0)  # marker areas (points^2) of the quietest and the loudest track on the stage plot
+_STAGE_FLOOR_HZ = 20.0  # a silent track's centroid (0 Hz) is drawn at the bottom of the stage
 
 
 def plot_analysis(analysis: SessionAnalysis, directory: str | os.PathLike, format: str = "png") -> list[Path]:
@@ -222,4 +236,172 @@ def _masking(analysis: SessionAnalysis):
     axis.set_xticklabels(names, rotation=60, ha="right", fontsize="small")
     axis.set_yticklabels(names, fontsize="small")
     figure.colorbar(shown, ax=axis, label="dB")
+    return figure
+
+
+# --- figures of the mix report (mixdown.export.report_html): drawn and returned, the caller encodes them ---------
+
+
+def figure_bytes(figure, format: str = "png", dpi: int = 100) -> bytes:
+    """Encode a figure (``png`` or ``svg``) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    if format not in PLOT_FORMATS:
+        raise OutputError(f"plot: expected a format in {PLOT_FORMATS}, found {format!r}; fix: use png or svg")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=format, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _agg() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never open a window
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def mix_spectrum_figure(centres_hz: np.ndarray, level_db: np.ndarray, reference_db: np.ndarray | None = None,
+                        reference_name: str = "reference"):
+    """The mix's 1/3-octave spectrum (dB re FS), with a reference's curve on the same bands when given.
+
+    Args:
+        centres_hz, level_db: ``(bands,)`` band centres and levels; ``-inf`` (silent) bands are not drawn.
+        reference_db: ``(bands,)`` or None; NaN where the reference has no value.
+        reference_name: its legend label.
+    Returns:
+        a matplotlib figure.
+    """
+    _agg()
+    figure, axes = _figure(size=(9.0, 3.6))
+    axis = axes[0, 0]
+    axis.semilogx(centres_hz, _finite(level_db), label="mix", color="black", linewidth=1.6)
+    if reference_db is not None:
+        axis.semilogx(centres_hz, _finite(reference_db), label=reference_name, color="tab:orange", linewidth=1.2,
+                      linestyle="--")
+        axis.legend(fontsize="small")
+    if np.isfinite(level_db).any():
+        top = float(np.nanmax(_finite(level_db)))
+        axis.set_ylim(top - _SPECTRUM_RANGE_DB, top + 3.0)
+    axis.set(title="Mix: long-term spectrum (1/3 octave)", xlabel="frequency (Hz)", ylabel="band level (dB re FS)")
+    axis.grid(True, which="both", alpha=0.3)
+    return figure
+
+
+def track_spectra_figure(analysis: SessionAnalysis, title: str = "Track spectra (1/3 octave)"):
+    """Heat map of every track's 1/3-octave spectrum: one row per track, colour = band level (dB re FS), the
+    scale spanning the loudest cell and 60 dB below it (quieter and silent cells at the bottom colour)."""
+    _agg()
+    n = len(analysis.tracks)
+    levels = _finite(np.stack([t.spectrum_db for t in analysis.tracks]))
+    top = float(np.nanmax(levels)) if np.isfinite(levels).any() else 0.0
+    figure, axes = _figure(size=(9.0, 1.2 + 0.28 * n))
+    axis = axes[0, 0]
+    centres = analysis.spectrum_hz
+    edges = np.concatenate([[centres[0] / 2 ** (1 / 6)], centres * 2 ** (1 / 6)])
+    shown = axis.pcolormesh(edges, np.arange(n + 1), np.nan_to_num(levels, nan=top - _HEAT_RANGE_DB),
+                            cmap="viridis", vmin=top - _HEAT_RANGE_DB, vmax=top, shading="flat")
+    axis.set_xscale("log")
+    axis.set(title=title, xlabel="frequency (Hz)", yticks=np.arange(n) + 0.5, ylim=(n, 0))
+    axis.set_yticklabels([t.name for t in analysis.tracks], fontsize="small")
+    figure.colorbar(shown, ax=axis, label="dB re FS", pad=0.01)
+    return figure
+
+
+def stage_figure(analysis: SessionAnalysis, mix_spi_rms, mix_spi_mean, sample_rate: int):
+    """The stereo image: a stage plot of the tracks and the mix's spectral panning index per band.
+
+    Left: one marker per track at its measured balance (x, -1 left .. +1 right) and mean spectral centroid (y, log
+    Hz), its area growing with integrated loudness; the horizontal bar's half-length is the side share of the
+    track's energy ``E[S^2] / (E[M^2] + E[S^2])`` (0 for a mono/centred source, 0.5 for uncorrelated channels).
+    Right: the mix's RMS spectral panning index per band (bars, 0 centred .. 1 one side) and its signed
+    energy-weighted mean (dots, -1 left .. +1 right).
+
+    Args:
+        analysis: the tracks as they sound in the mix (after their channel strips).
+        mix_spi_rms, mix_spi_mean: ``(4,)`` per band of :data:`PANNING_BANDS_HZ`.
+        sample_rate: Hz (the top band ends at Nyquist).
+    Returns:
+        a matplotlib figure.
+    """
+    _agg()
+    figure, axes = _figure(1, 2, (11.0, 4.2))
+    stage, bands = axes[0]
+    loudness = np.array([t.loudness.integrated_lufs for t in analysis.tracks], dtype=float)
+    audible = np.isfinite(loudness)
+    low, high = (loudness[audible].min(), loudness[audible].max()) if audible.any() else (0.0, 0.0)
+    for track, lufs in zip(analysis.tracks, loudness):
+        if not np.isfinite(lufs):
+            continue  # a muted or silent track has no place on the stage
+        width = track.stereo["width"]
+        share = 1.0 if np.isinf(width) else width / (1.0 + width)  # inf: the channels cancel (L = -R)
+        x, y = track.stereo["balance"], max(track.descriptors["centroid"], _STAGE_FLOOR_HZ)
+        size = _STAGE_SIZE[0] + (_STAGE_SIZE[1] - _STAGE_SIZE[0]) * ((lufs - low) / (high - low) if high > low else 1.0)
+        line = stage.plot([x - share, x + share], [y, y], linewidth=1.0, alpha=0.6)[0]
+        stage.scatter([x], [y], s=size, color=line.get_color(), alpha=0.8, edgecolors="black", linewidths=0.5)
+        stage.annotate(track.name, (x, y), fontsize="x-small", xytext=(4, 4), textcoords="offset points")
+    stage.set_yscale("log")
+    stage.set(title="Stage: tracks in the mix (size = loudness)", xlabel="balance (-1 left .. +1 right)",
+              ylabel="spectral centroid (Hz)", xlim=(-1.1, 1.1))
+    stage.axvline(0.0, color="grey", linewidth=0.8)
+    stage.grid(True, which="both", alpha=0.3)
+    names = [f"{lo / 1000:g}-{min(hi, sample_rate / 2) / 1000:g} kHz" for lo, hi in PANNING_BANDS_HZ]
+    positions = np.arange(len(names))
+    bands.bar(positions, mix_spi_rms, 0.6, color="tab:blue", label="SPI RMS (spread)")
+    bands.scatter(positions, mix_spi_mean, color="black", zorder=3, label="SPI mean (side)")
+    bands.axhline(0.0, color="grey", linewidth=0.8)
+    bands.set(title="Mix: spectral panning index per band", xticks=positions, xticklabels=names,
+              ylabel="SPI", ylim=(-1.0, 1.0))
+    bands.legend(fontsize="small", loc="lower right")
+    bands.grid(True, axis="y", alpha=0.3)
+    return figure
+
+
+def masking_pair_figure(before: SessionAnalysis, after: SessionAnalysis | None):
+    """Masking before and after processing side by side (mean dB of target by masker), one colour scale.
+
+    Args:
+        before: the raw tracks' analysis (with masking: two or more tracks).
+        after: the processed tracks' analysis, or None (then only ``before`` is drawn).
+    Returns:
+        a matplotlib figure.
+    """
+    _agg()
+    pairs = [("before processing", before)] + ([("after processing", after)] if after is not None else [])
+    n = len(before.tracks)
+    top = max(float(a.masking.mean_db.max()) for _, a in pairs)
+    figure, axes = _figure(1, len(pairs), (len(pairs) * (2.6 + 0.4 * n) + 1.0, 2.2 + 0.4 * n))
+    names = [t.name for t in before.tracks]
+    for axis, (label, analysis) in zip(axes[0], pairs):
+        shown = axis.imshow(analysis.masking.mean_db, cmap="magma", origin="upper", vmin=0.0, vmax=max(top, 1e-6))
+        axis.set(title=f"Masking {label} (mean dB)", xlabel="target", ylabel="masker", xticks=range(n),
+                 yticks=range(n))
+        axis.set_xticklabels(names, rotation=60, ha="right", fontsize="x-small")
+        axis.set_yticklabels(names, fontsize="x-small")
+    figure.colorbar(shown, ax=list(axes[0]), label="dB", shrink=0.8)
+    return figure
+
+
+def speakers_figure(speakers: list[dict], track_names: list[str], duration_s: float):
+    """Who spoke when: one row per track, a bar per ``{"track", "start_s", "end_s"}`` segment."""
+    _agg()
+    order = [name for name in track_names if any(s["track"] == name for s in speakers)]
+    figure, axes = _figure(size=(10.0, 1.0 + 0.35 * max(1, len(order))))
+    axis = axes[0, 0]
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab20").colors  # pairs of a strong and a pale shade: the strong ones first
+    for row, name in enumerate(order):
+        spans = [(s["start_s"], s["end_s"] - s["start_s"]) for s in speakers if s["track"] == name]
+        axis.broken_barh(spans, (row + 0.1, 0.8), color=colours[(2 * row + row // 10) % len(colours)])
+    axis.set(title="Who spoke when", xlabel="time (s)", yticks=np.arange(len(order)) + 0.5,
+             xlim=(0.0, duration_s), ylim=(len(order), 0))
+    axis.set_yticklabels(order, fontsize="small")
+    axis.grid(True, axis="x", alpha=0.3)
     return figure
