@@ -11,16 +11,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mixdown.analysis import SessionAnalysis, analyze_files
+from mixdown.analysis import SessionAnalysis, TrackAnalysis, analyze_files
+from mixdown.analysis.masking import masking_from_excitation
+from mixdown.analysis.meter import StreamMeasures
 from mixdown.audio import AudioWriter, BlockReader, LoadWarning, plan_session, read_audio, resample, write_audio
 from mixdown.console import Console, Recipe
 from mixdown.console.amount import apply_amounts
 from mixdown.console.session_render import render_session
-from mixdown.errors import OutputError, RecipeError
+from mixdown.errors import OutputError, ParameterError, RecipeError
 from mixdown.evaluate import Comparison, compare
-from mixdown.mastering import loudness_target
+from mixdown.export.report_html import measure_mix, write_report
+from mixdown.mastering import check_amounts, load_reference, loudness_target
 from mixdown.mastering.master import master_to_target
 from mixdown.methods.intent import Intent, load_intent
+from mixdown.methods.dugan import SpeechActivity, dugan_recipe
 from mixdown.methods.rules import rules_recipe
 
 __all__ = ["DEMO_RECIPE", "DEMO_STEMS", "MixResult", "RenderResult", "render_recipe", "demo_recipe_path",
@@ -169,6 +173,7 @@ class MixResult:
         tracks: number of input tracks.
         integrated_lufs, true_peak_db, loudness_range_lu: of the mastered mix; clipped_samples when written.
         warnings: what loading found.
+        speaking_s: seconds each microphone was the one talking (the speech method), else empty.
     """
 
     mix_path: Path
@@ -184,6 +189,7 @@ class MixResult:
     loudness_range_lu: float
     clipped_samples: int
     warnings: list[LoadWarning]
+    speaking_s: dict[str, float]
 
 
 PREVIEW_SECONDS = 30.0
@@ -197,13 +203,15 @@ def mix_folder(
     genre: str | None = None,
     format: str = "wav24",
     seed: int = 0,
+    method: str = "rules",
+    reference: str | Path | None = None,
+    reference_amounts: dict[str, float] | None = None,
     preview: bool = False,
     write_stems: bool = False,
     report: bool = True,
     progress: Progress | None = None,
 ) -> MixResult:
-    """Mix a folder of stems with the rules method: ``out_dir/mix.wav`` (mastered), ``recipe.json`` and
-    ``report.html``.
+    """Mix a folder of stems: ``out_dir/mix.wav`` (mastered), ``recipe.json`` and ``report.html``.
 
     The session is streamed from disk: tracks are analysed a few at a time and rendered block by block, so
     memory stays bounded for any number and length of tracks (only the stereo premaster is held whole).
@@ -216,6 +224,12 @@ def mix_folder(
         genre: overrides the intent's genre.
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
         seed: the reverb's noise seed (same seed, same bits).
+        method: ``rules`` (music: the default) or ``dugan`` (speech: many microphones, gain sharing, with a
+            who-spoke-when report); see :data:`METHODS`.
+        reference: a reference mix (audio file; overrides the intent's): the master's tonal balance, width and
+            loudness move toward it.
+        reference_amounts: ``{"tone", "width", "loudness": 0..1}`` how far (see
+            :func:`mixdown.mastering.check_amounts`; missing keys take the defaults).
         preview: render only the loudest 30 s (decisions are those of the whole song; the master is solved on
             the excerpt).
         write_stems: also write the processed stems to ``out_dir/stems/`` (32-bit float WAV).
@@ -234,19 +248,33 @@ def mix_folder(
     out_dir = _output_folder(Path(out_dir))
     stage = (lambda name: (lambda done, total, what="": progress(done, total, f"{name}{what and ': '}{what}"))) \
         if progress else (lambda name: None)
+    if method not in METHODS:
+        raise ParameterError(f"method: expected one of {', '.join(METHODS)}, found {method!r}; fix: use rules for "
+                             "music or dugan for speech")
+    amounts = check_amounts(reference_amounts)
     plan = plan_session(stems)
     intent.check_tracks(plan.names)
+    reference = reference if reference is not None else intent.reference
+    matched = load_reference(reference, plan.sample_rate) if reference is not None else None  # fail early
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
     analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"))
-    recipe = rules_recipe(plan, analysis, intent, out_dir, seed)
+    recipe = METHODS[method](plan, analysis, intent, out_dir, seed)
     start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
     stems_dir = _output_folder(out_dir / "stems") if write_stems else None
+    speech = SpeechActivity.for_recipe(recipe, plan.sample_rate) if recipe.gain_sharing is not None else None
     rendered = render_session(recipe, plan.paths, plan.sample_rate, start, frames, measure=report,
-                              stems_dir=stems_dir, protect=plan.paths, progress=stage("rendering"))
+                              stems_dir=stems_dir, protect=plan.paths, taps=[speech.add] if speech else [],
+                              progress=stage("rendering"))
     if progress:
         progress(0, 1, "mastering")
-    master = master_to_target(torch.from_numpy(rendered.premaster), plan.sample_rate, intent.target)
+    master = master_to_target(torch.from_numpy(rendered.premaster), plan.sample_rate, intent.target,
+                              reference=matched, amounts=amounts, genre=intent.genre)
     recipe.master = master.steps
+    if speech is not None:
+        offset = start / plan.sample_rate
+        recipe.notes["speakers"] = [{**s, "start_s": round(s["start_s"] + offset, 3),
+                                     "end_s": round(s["end_s"] + offset, 3)} for s in speech.segments()]
+        recipe.notes["speaking_s"] = speech.summary()
     if preview:
         recipe.notes["preview"] = {"start_s": round(start / plan.sample_rate, 3),
                                    "seconds": round(master.audio.shape[-1] / plan.sample_rate, 3)}
@@ -256,10 +284,31 @@ def mix_folder(
     written = write_audio(out_dir / f"{'preview' if preview else 'mix'}{suffix}", master.audio, plan.sample_rate,
                           format, protect=plan.paths)
     recipe_path = recipe.save(out_dir / "recipe.json")
-    return MixResult(written.path, recipe_path, None, rendered.stems, plan.sample_rate,
+    report_path = None
+    if report:
+        report_path = write_report(out_dir / "report.html", recipe, analysis, _after(analysis, rendered.after, master.audio.shape[-1] / plan.sample_rate),
+                                   measure_mix(master.audio, plan.sample_rate, master, intent.target,
+                                               written.clipped_samples), warnings, title=Path(stems).name)
+    return MixResult(written.path, recipe_path, report_path, rendered.stems, plan.sample_rate,
                      master.audio.shape[-1] / plan.sample_rate, start / plan.sample_rate, len(plan.paths),
                      master.integrated_lufs, master.true_peak_db, master.loudness_range_lu, written.clipped_samples,
-                     warnings)
+                     warnings, recipe.notes.get("speaking_s", {}))
+
+
+METHODS = {"rules": rules_recipe, "dugan": dugan_recipe}
+"""The automatic mixers ``mix_folder`` can run, by name: each is ``(plan, analysis, intent, recipe_dir, seed) ->
+Recipe``."""
+
+
+def _after(before: SessionAnalysis, measured: StreamMeasures, duration_s: float) -> SessionAnalysis:
+    """The processed stems' measurements as a :class:`SessionAnalysis` (loudness, spectrum, masking; the stereo,
+    descriptor and dynamics figures are not measured after processing and stay empty)."""
+    tracks = [TrackAnalysis(t.name, 2, t.role, measured.loudness[i], measured.spectrum_db[i], {}, {}, {})
+              for i, t in enumerate(before.tracks)]
+    masking = masking_from_excitation(measured.excitation, measured.masking_centres_hz, measured.masking_hop_s) \
+        if len(tracks) > 1 else None
+    return SessionAnalysis(before.sample_rate, duration_s, tracks,
+                           measured.spectrum_hz, masking)
 
 
 def _output_folder(folder: Path) -> Path:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from mixdown.console.amount import parse_amounts
 from mixdown.errors import MixdownError
+from mixdown.mastering.reference import parse_amounts as parse_reference_amounts
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="mixdown: AI-assisted multitrack mixing.")
 terminal = Terminal(stderr=True)
@@ -36,6 +37,11 @@ def mix(
     genre: Optional[str] = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
     seed: int = typer.Option(0, "--seed", help="seed of the reverb's noise: same seed, same file"),
+    method: str = typer.Option("rules", "--method", help="rules (music) or dugan (speech: many mics, gain sharing)"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="a reference mix: the master moves toward "
+                                             "its tonal balance, width and loudness"),
+    reference_amount: Optional[str] = typer.Option(None, "--reference-amount", help="how far, e.g. "
+                                                   "tone=0.7,width=0.5,loudness=1"),
     preview: bool = typer.Option(False, "--preview", help="render only the loudest 30 s (preview.wav), fast"),
     stems_out: bool = typer.Option(False, "--stems", help="also write the processed stems to OUT/stems/ (float WAV)"),
 ) -> None:
@@ -49,7 +55,8 @@ def mix(
     try:
         with _progress_bar() as bar:
             task = bar.add_task("reading", total=None)
-            result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed,
+            result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed, method,
+                                    reference, parse_reference_amounts(reference_amount) if reference_amount else None,
                                     preview=preview, write_stems=stems_out,
                                     progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage[:28]))
     except MixdownError as e:
@@ -61,6 +68,9 @@ def mix(
     out.print(f"mixed {result.tracks} tracks, {result.seconds:.1f} s{excerpt} at {result.sample_rate} Hz: "
               f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_db:.1f} dBTP, "
               f"LRA {result.loudness_range_lu:.1f} LU", highlight=False)
+    if result.speaking_s:
+        out.print("who spoke: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.speaking_s.items()),
+                  highlight=False)
     written = [result.mix_path, result.recipe_path] + ([result.report_path] if result.report_path else [])
     out.print(f"wrote {', '.join(f'[bold]{p}[/]' for p in written)}"
               + (f" and {len(result.stems)} processed stems in [bold]{result.stems[0].parent}[/]" if result.stems else "")

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mixdown import api
 from mixdown.analysis import measure_loudness
 from mixdown.cli import app
-from mixdown.errors import AudioInputError, OutputError
+from mixdown.errors import AudioInputError, OutputError, ParameterError
 from mixdown.methods.intent import Intent, TrackIntent
 
 REAL = Path("/work/shared/data/real")
@@ -97,7 +97,7 @@ def test_cli_mix_writes_mix_and_recipe_and_leaves_inputs_alone(tmp_path):
     result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out"), "--target", "-16",
                                       "--format", "flac"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mix.flac", "recipe.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mix.flac", "recipe.json", "report.html"]
     assert {p.name: _digest(p) for p in stems.iterdir()} == before
     audio, rate = sf.read(tmp_path / "out" / "mix.flac", always_2d=True)
     assert measure_loudness(audio.T.astype(np.float32), rate).integrated_lufs == pytest.approx(-16.0, abs=0.5)
@@ -182,6 +182,55 @@ def test_render_amounts_scale_the_decisions(demo_mix, tmp_path):
     out = CliRunner().invoke(app, ["render", str(result.recipe_path), "-o", str(tmp_path / "x.wav"), "--amount",
                                    "reverb=2"])
     assert out.exit_code == 2 and "expected one of eq, dynamics, space, width" in out.output
+
+
+def test_the_report_shows_this_mix(demo_mix):
+    result, _ = demo_mix
+    page = result.report_path.read_text()
+    assert result.report_path.name == "report.html" and "data:image/png;base64," in page and "http" not in page
+    recipe = json.loads(result.recipe_path.read_text())
+    assert all(t["name"] in page for t in recipe["tracks"])
+    assert f"{result.integrated_lufs:.1f} LUFS" in page and page.count("&#10003; pass") == 3 and "&#10007;" not in page
+
+
+def test_speech_method_mixes_a_conversation_and_says_who_spoke_when(tmp_path):
+    from tests.test_dugan import SR, TURNS, _conversation
+
+    names, mics = _conversation()
+    (tmp_path / "panel").mkdir()
+    for name, audio in zip(names, mics[:, 0]):
+        sf.write(tmp_path / "panel" / f"{name}.wav", audio.numpy().astype(np.float32), SR)
+    out = CliRunner().invoke(app, ["mix", str(tmp_path / "panel"), "-o", str(tmp_path / "out"), "--method", "dugan"])
+    assert out.exit_code == 0, out.output
+    assert "who spoke: ann 4 s, bob 2 s, cat 2 s" in " ".join(out.output.split())
+    recipe = json.loads((tmp_path / "out" / "recipe.json").read_text())
+    assert recipe["gain_sharing"]["tracks"] == names and recipe["notes"]["method"] == "dugan"
+    assert [s["track"] for s in recipe["notes"]["speakers"]] == [name for name, _, _ in TURNS]
+    mix, rate = sf.read(tmp_path / "out" / "mix.wav", always_2d=True)
+    assert measure_loudness(mix.T.astype(np.float32), rate).integrated_lufs == pytest.approx(-14.0, abs=0.5)
+    assert "ann" in (tmp_path / "out" / "report.html").read_text()
+    bad = CliRunner().invoke(app, ["mix", str(tmp_path / "panel"), "-o", str(tmp_path / "x"), "--method", "magic"])
+    assert bad.exit_code == 2 and "expected one of rules, dugan" in bad.output
+
+
+def test_a_reference_moves_the_master_toward_it(tmp_path):
+    reference = Path(api.demo_stems_path()).parent / "reference_mix.flac"
+    if not reference.exists():
+        pytest.skip("no reference mix bundled")
+    plain = api.mix_folder(api.demo_stems_path(), tmp_path / "plain", report=False)
+    matched = api.mix_folder(api.demo_stems_path(), tmp_path / "matched", reference=reference,
+                             reference_amounts={"tone": 1.0, "width": 1.0, "loudness": 1.0}, report=False)
+    from mixdown.mastering import load_reference, measure_reference
+
+    target = load_reference(reference, 44100)
+    tone = [measure_reference(sf.read(r.mix_path, always_2d=True)[0].T.astype(np.float32), 44100)
+            for r in (plain, matched)]
+    distance = [float(np.sqrt(np.mean((t.tone_db - target.tone_db) ** 2))) for t in tone]
+    assert abs(tone[1].side_mid_db - target.side_mid_db) < abs(tone[0].side_mid_db - target.side_mid_db)
+    assert distance[1] < distance[0]
+    assert abs(matched.integrated_lufs - target.integrated_lufs) < 0.5 or matched.true_peak_db <= -1.0
+    with pytest.raises(ParameterError, match="tone"):
+        api.mix_folder(api.demo_stems_path(), tmp_path / "bad", reference=reference, reference_amounts={"tone": 3})
 
 
 def test_cli_mix_needs_stems_or_demo():

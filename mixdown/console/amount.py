@@ -24,7 +24,7 @@ from mixdown.console.recipe import Recipe, Step, Strip
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError
 
-__all__ = ["AMOUNTS", "apply_amounts", "parse_amounts"]
+__all__ = ["AMOUNTS", "apply_amounts", "parse_amounts", "parse_numbers"]
 
 AMOUNTS = ("eq", "dynamics", "space", "width")
 _MAX_AMOUNT = 4.0
@@ -32,16 +32,23 @@ _MAX_AMOUNT = 4.0
 
 def parse_amounts(text: str) -> dict[str, float]:
     """``"eq=0.5,space=1.2"`` -> ``{"eq": 0.5, "space": 1.2}``; raises ParameterError naming what is wrong."""
-    amounts = {}
+    amounts = parse_numbers(text, "--amount", "eq=0.5")
+    _check(amounts)
+    return amounts
+
+
+def parse_numbers(text: str, option: str, example: str) -> dict[str, float]:
+    """``"a=0.5, b=1"`` -> ``{"a": 0.5, "b": 1.0}``, the syntax of every NAME=NUMBER list option; raises
+    ParameterError naming ``option`` and showing ``example`` when an item is not NAME=NUMBER."""
+    numbers = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
         try:
-            amounts[name.strip()] = float(value)
+            numbers[name.strip()] = float(value)
         except ValueError:
-            raise ParameterError(f"--amount {item!r}: expected NAME=NUMBER, e.g. eq=0.5, found no number; fix: "
-                                 f"write it as {name.strip() or 'eq'}=0.5") from None
-    _check(amounts)
-    return amounts
+            raise ParameterError(f"{option} {item!r}: expected NAME=NUMBER, e.g. {example}, found no number; fix: "
+                                 f"write it as {name.strip() or example.split('=')[0]}=<number>") from None
+    return numbers
 
 
 def _check(amounts: Mapping[str, float]) -> None:
