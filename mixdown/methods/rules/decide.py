@@ -15,10 +15,25 @@ import numpy as np
 from mixdown.analysis.report import SessionAnalysis, TrackAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Send, Step
-from mixdown.methods.rules.tables import FAMILY_ATTACK_RELEASE_MS, PRIORITY_OFFSET_DB, ROLE_RULES, family_targets
+from mixdown.methods.rules.tables import (
+    DELAY_SEND_DB,
+    FAMILY_ATTACK_RELEASE_MS,
+    GENRE_DELAY,
+    PRIORITY_OFFSET_DB,
+    ROLE_RULES,
+    family_targets,
+)
 
-__all__ = ["balance_targets", "gain_step", "highpass_step", "masking_cuts", "compressor_step", "pan_positions",
-           "reverb_send"]
+__all__ = [
+    "balance_targets",
+    "compressor_step",
+    "delay_send",
+    "gain_step",
+    "highpass_step",
+    "masking_cuts",
+    "pan_positions",
+    "reverb_send",
+]
 
 _GAIN_LIMITS_DB = (-40.0, 18.0)  # never push a track further than this, whatever it measures
 _MAX_MASKING_CUT_DB = 4.0
@@ -176,6 +191,20 @@ def reverb_send(role: str, amount: str | None, to: str) -> Send | None:
         return None
     level = (base if base is not None else _REVERB_DEFAULT_SEND_DB) + offset
     return Send(to, level, f"user asked for {amount} reverb")
+
+
+def delay_send(role: str, amount: str | None, genre: str | None, to: str) -> Send | None:
+    """Send to the shared delay: vocals and leads, in genres that use one (``GENRE_DELAY``); the user's reverb
+    amount (the ambience they want on the track) moves it as it moves the reverb send, and "none" means dry."""
+    base = DELAY_SEND_DB.get(role)
+    if base is None or genre not in GENRE_DELAY:
+        return None
+    offset = 0.0 if amount is None else _REVERB_AMOUNT_DB[amount]
+    if offset is None:
+        return None
+    why = f"user asked for {amount} ambience" if amount is not None else "by role"
+    return Send(to, base + offset, f"{role} in {genre}: {GENRE_DELAY[genre].name} {why} "
+                                   f"({base + offset:g} dB send)")
 
 
 def _name_side(name: str) -> int:

@@ -13,7 +13,18 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["FAMILY_ATTACK_RELEASE_MS", "PRIORITY_OFFSET_DB", "RoleRule", "ROLE_RULES", "family_targets"]
+__all__ = [
+    "DELAY_SEND_DB",
+    "FAMILY_ATTACK_RELEASE_MS",
+    "GENRE_DELAY",
+    "GENRE_TONAL_SHARE",
+    "PRIORITY_OFFSET_DB",
+    "ROLE_RULES",
+    "TONAL_SHARE",
+    "GenreDelay",
+    "RoleRule",
+    "family_targets",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,51 @@ PRIORITY_OFFSET_DB = {"lead": 3.0, "normal": 0.0, "background": -5.0}
 FAMILY_ATTACK_RELEASE_MS = {"vocals": (7.5, 400.0), "drums": (10.0, 180.0), "bass": (10.0, 500.0),
                             "other": (15.0, 666.0)}
 """Compressor attack and release per family: FxNorm's per-stem normalisation settings."""
+
+DELAY_SEND_DB = {"lead_vocal": -20.0, "backing_vocal": -26.0, "synth_lead": -22.0}
+"""Send level to the shared delay of the roles that get one (vocals and leads), where the genre has a delay."""
+
+
+@dataclass(frozen=True)
+class GenreDelay:
+    """The genre's delay: a note value at the genre's typical tempo (the analysis measures no tempo).
+
+    Attributes:
+        tempo_bpm: typical tempo of the genre, beats per minute.
+        beats: the note value in beats (0.25 sixteenth "slap", 0.5 eighth, 0.75 dotted eighth, 1 quarter).
+        feedback: share of each echo fed back (0.1: a single slap; 0.3: a few repeats).
+        name: what the echo is called, for the reason.
+    """
+
+    tempo_bpm: float
+    beats: float
+    feedback: float
+    name: str
+
+    @property
+    def time_ms(self) -> float:
+        """Time between echoes: ``60000 / tempo_bpm * beats`` ms."""
+        return 60000.0 / self.tempo_bpm * self.beats
+
+
+GENRE_DELAY: dict[str, GenreDelay] = {
+    "pop": GenreDelay(110.0, 0.5, 0.3, "eighth-note echo"),
+    "rock": GenreDelay(120.0, 0.25, 0.1, "sixteenth-note slapback"),
+    "country": GenreDelay(110.0, 0.25, 0.1, "sixteenth-note slapback"),
+    "electronic": GenreDelay(125.0, 0.75, 0.35, "dotted-eighth echo"),
+    "hiphop": GenreDelay(90.0, 1.0, 0.25, "quarter-note echo"),
+    "rnb": GenreDelay(80.0, 0.5, 0.3, "eighth-note echo"),
+}
+"""Genres whose vocals and leads get a delay; the others (jazz, classical, folk, acoustic, metal, ambient and an
+unnamed genre) get none: there the room is the only ambience."""
+
+TONAL_SHARE = 0.5
+"""Part of a family's deviation from the MUSDB18 average that the tonal EQ corrects: the target is an average of
+many songs, not this song's ideal."""
+
+GENRE_TONAL_SHARE = {"jazz": 0.25, "classical": 0.25, "acoustic": 0.25, "folk": 0.25}
+"""The tonal EQ's share where it differs from ``TONAL_SHARE``: MUSDB18 is mostly pop and rock, so its averages
+say less about acoustic genres, whose recorded timbre is more often the point."""
 
 _FEATURES = "assets/musdb18_features/fxnorm_musdb18_features.npz"
 
