@@ -23,6 +23,7 @@ from mixdown.evaluate import Comparison, compare
 from mixdown.export.report_html import measure_mix, write_report
 from mixdown.mastering import check_amounts, load_reference, loudness_target
 from mixdown.mastering.master import master_to_target
+from mixdown.memory import return_large_blocks
 from mixdown.methods.intent import Intent, load_intent
 from mixdown.methods.dugan import SpeechActivity, dugan_recipe
 from mixdown.methods.rules import rules_recipe
@@ -139,6 +140,7 @@ def analyze_path(
     Raises:
         AudioInputError: no audio at ``path`` or a file that cannot be read (the message names it and the fix).
     """
+    return_large_blocks()
     return analyze_files(plan_session(path), roles, progress=progress)
 
 
@@ -240,6 +242,7 @@ def mix_folder(
     Raises:
         AudioInputError / ParameterError / OutputError with the file and the fix.
     """
+    return_large_blocks()
     intent = intent if isinstance(intent, Intent) else (load_intent(intent) if intent is not None else Intent())
     if target is not None:
         intent.target = loudness_target(target)

@@ -168,3 +168,27 @@ def test_the_recipe_renders(session_and_analysis, tmp_path):
     with torch.no_grad():
         dry = Console(without, RATE, [1, 1, 1]).render([t.audio for t in session.tracks])
     assert (mix - dry).abs().max() > 1e-4  # the sends are heard
+
+
+@pytest.mark.parametrize("loudest_hz, expected", [(1000.0, 100.0), (160.0, 39.4), (50.0, None)])
+def test_the_high_pass_follows_the_role_unless_the_spectrum_says_otherwise(loudest_hz, expected):
+    from mixdown.methods.rules.decide import highpass_step
+
+    spectrum = -30.0 - 12.0 * np.abs(np.log2(CENTRES / loudest_hz))  # a peak at loudest_hz, 12 dB an octave away
+    step = highpass_step(SimpleNamespace(spectrum_db=spectrum), "synth_pad", CENTRES)  # pads: 100 Hz by role
+    if expected is None:
+        assert step is None  # an octave under the sound would be below 20 Hz: no filter at all
+    else:
+        assert step.params["cutoff_hz"] == pytest.approx(expected, rel=0.03) and f"{expected:g} Hz" in step.reason
+
+
+def test_the_genre_moves_family_balance_by_its_documented_offsets():
+    from mixdown.methods.rules.decide import balance_targets
+    from mixdown.methods.rules.tables import GENRE_FAMILY_OFFSET_DB
+
+    roles, priorities = ["kick", "bass", "lead_vocal", "electric_guitar"], ["normal"] * 4
+    plain = balance_targets([None] * 4, roles, priorities)
+    for genre, offsets in GENRE_FAMILY_OFFSET_DB.items():
+        moved = balance_targets([None] * 4, roles, priorities, genre)
+        expected = [offsets.get(f, 0.0) for f in ("drums", "bass", "vocals", "other")]
+        assert np.allclose(np.subtract(moved, plain), expected) and max(map(abs, expected)) <= 3.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -154,17 +155,23 @@ def analyze_files(plan, overrides: dict[str, str] | None = None, progress: Progr
     tracks, excitations, warnings = [], [], []
     if progress is not None:
         progress(0, len(names), "reading")
-    for batch in _batches([plan.track_bytes(i) for i in range(len(names))], batch_bytes):
-        session = load_tracks(plan, batch)
-        _check_session(session)
-        measured, spectrum_hz, excitation, centres, hop = _measure(
-            session, {n: r for n, r in overrides.items() if n in session.names()}, None)
-        tracks += measured
-        excitations.append(excitation)
-        warnings += session.warnings
-        del session
-        if progress is not None:
-            progress(len(tracks), len(names), f"measured {tracks[-1].name}")
+    batches = _batches([plan.track_bytes(i) for i in range(len(names))], batch_bytes)
+    # Read the next batch (decoding releases the GIL) while this one is measured: two batches in memory at most.
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(load_tracks, plan, batches[0])
+        for following in batches[1:] + [None]:
+            session = loading.result()
+            if following is not None:
+                loading = pool.submit(load_tracks, plan, following)
+            _check_session(session)
+            measured, spectrum_hz, excitation, centres, hop = _measure(
+                session, {n: r for n, r in overrides.items() if n in session.names()}, None)
+            tracks += measured
+            excitations.append(excitation)
+            warnings += session.warnings
+            del session
+            if progress is not None:
+                progress(len(tracks), len(names), f"measured {tracks[-1].name}")
     masking = masking_from_excitation(torch.cat(excitations), centres, hop / plan.sample_rate) \
         if len(tracks) > 1 else None
     return SessionAnalysis(plan.sample_rate, plan.duration_s, tracks, spectrum_hz, masking), warnings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,20 @@ class BlockReader:
         return [t.channels for t in self.tracks]
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
-        for start in range(0, self.frames, self.block_frames):
-            n = min(self.block_frames, self.frames - start)
-            yield [torch.from_numpy(np.ascontiguousarray(t.read(n))) for t in self.tracks]
+        sizes = [min(self.block_frames, self.frames - start) for start in range(0, self.frames, self.block_frames)]
+        if not sizes:
+            return
+        # Decoding (libsndfile, soxr) releases the GIL: read the next block while the caller works on this one.
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(self._read, sizes[0])
+            for n in sizes[1:] + [0]:
+                block = pending.result()
+                if n:
+                    pending = pool.submit(self._read, n)
+                yield block
+
+    def _read(self, n: int) -> list[torch.Tensor]:
+        return [torch.from_numpy(np.ascontiguousarray(t.read(n))) for t in self.tracks]
 
     def close(self) -> None:
         for t in self.tracks:

@@ -376,3 +376,12 @@ class _Validator:
                 table.check_value(name, value)
             except ParameterError as e:
                 self.fail(f"{where}.params.{name}", str(e))
+
+
+def source_path(path: str | os.PathLike, recipe_dir: str | os.PathLike) -> str:
+    """A track's ``source`` as a recipe in ``recipe_dir`` stores it: relative to that folder when they share a
+    drive (the recipe moves with its stems), else absolute."""
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(recipe_dir).resolve())
+    except ValueError:
+        return str(Path(path).resolve())

@@ -59,7 +59,8 @@ def render_session(
         paths: the source files in recipe track order (read-only).
         sample_rate: the session rate (files at other rates are resampled on the fly).
         start, frames: the excerpt to render, in samples at ``sample_rate`` (a preview); ``frames`` None to the end.
-        measure: measure every processed stem (loudness, spectrum, masking) with a :class:`StreamMeter`.
+        measure: measure every processed stem (loudness, spectrum, masking; no true peak) with a
+            :class:`StreamMeter`.
         stems_dir: write each processed stem there as ``<track>.wav`` (32-bit float: before mastering a stem may
             exceed full scale, and float keeps it intact); None writes none.
         protect: files that must never be overwritten (the inputs).
@@ -76,7 +77,7 @@ def render_session(
         writers = [stack.enter_context(AudioWriter(stems_dir / f"{t.name}.wav", sample_rate, 2, "float32",
                                                    protect=protect))
                    for t in recipe.tracks] if stems_dir is not None else []
-        meter = StreamMeter(len(recipe.tracks), sample_rate) if measure else None
+        meter = StreamMeter(len(recipe.tracks), sample_rate, true_peak=False) if measure else None
         premaster = np.empty((2, reader.frames), np.float32)
         done = 0
         for out in console.render_blocks(reader, stems=want_stems):

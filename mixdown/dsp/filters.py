@@ -175,13 +175,23 @@ PARAMETRIC_EQ_PARAMS = ParamTable(
 
 
 def parametric_eq_step(x, sample_rate, state, **params):
-    """Streaming :func:`parametric_eq`: ``(y_block, state)``; ``state`` ``(batch, channels, 6, 2)`` or ``None``."""
+    """Streaming :func:`parametric_eq`: ``(y_block, state)``; ``state`` ``(batch, channels, sections, 2)`` or
+    ``None``, one section per band in use.
+
+    A band at 0 dB in every batch row, whose gain carries no gradient, is an identity section and is left out
+    of the cascade (an automatic mix uses two or three of the six bands: up to half the filtering saved). The
+    bands in use depend only on the parameters, so a stream with fixed parameters keeps one state shape."""
     check_signal(x, "parametric_eq")
     p = PARAMETRIC_EQ_PARAMS.resolve(x, **params)
     sections = []
     for band, kind, *_ in EQ_BANDS:
         check_below_nyquist("parametric_eq", f"{band}_freq_hz", p[f"{band}_freq_hz"], sample_rate)
-        sections.append(biquad_section(kind, p[f"{band}_freq_hz"], p[f"{band}_q"], p[f"{band}_gain_db"], sample_rate))
+        gain_db = p[f"{band}_gain_db"]
+        if not gain_db.requires_grad and not bool(gain_db.ne(0).any()):
+            continue
+        sections.append(biquad_section(kind, p[f"{band}_freq_hz"], p[f"{band}_q"], gain_db, sample_rate))
+    if not sections:  # every band flat: the EQ is the identity
+        return x, state
     return sosfilt(x, torch.stack(sections, 1), state)
 
 
@@ -197,7 +207,7 @@ def parametric_eq(x: torch.Tensor, sample_rate: float, **params) -> torch.Tensor
     Returns:
         ``(batch, channels, samples)``.
 
-    Properties: exact recursion (6 sections); differentiable in ``x`` and all 18 parameters; batched;
+    Properties: exact recursion (one section per band in use); differentiable in ``x`` and all 18 parameters; batched;
     streaming via :func:`parametric_eq_step`; deterministic.
 
     Example:

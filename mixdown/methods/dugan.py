@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from mixdown.analysis.report import SessionAnalysis, TrackAnalysis
-from mixdown.console.recipe import MASTER, GainSharing, Recipe, Step, Strip
+from mixdown.console.recipe import MASTER, GainSharing, Recipe, Step, Strip, source_path
 from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
 from mixdown.errors import AudioInputError, ParameterError
 from mixdown.methods.intent import Intent
-from mixdown.methods.rules.method import _relative
 from mixdown.methods.rules.tables import PRIORITY_OFFSET_DB
 
 __all__ = ["SPEECH_LUFS", "VOICES_BUS", "SpeechActivity", "dugan_recipe"]
@@ -74,7 +73,7 @@ def dugan_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir:
     levels = _voice_levels(analysis.tracks, voices)
     for i, (track, wish) in enumerate(zip(analysis.tracks, wishes)):
         role = wish.role or track.role.role
-        strip = Strip(track.name, role=role, source=_relative(session.tracks[i].path, recipe_dir),
+        strip = Strip(track.name, role=role, source=source_path(session.tracks[i].path, recipe_dir),
                       route=wish.subgroup or (MASTER if wish.keep else VOICES_BUS))
         if wish.keep:
             strip.chain = [Step("gain", {"gain_db": 0.0}, "keep as is (intent): no processing, no gain sharing")]

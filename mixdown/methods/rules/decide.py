@@ -16,6 +16,7 @@ from mixdown.analysis.report import SessionAnalysis, TrackAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Send, Step
 from mixdown.methods.rules.tables import (
+    GENRE_FAMILY_OFFSET_DB,
     DELAY_SEND_DB,
     FAMILY_ATTACK_RELEASE_MS,
     GENRE_DELAY,
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 _GAIN_LIMITS_DB = (-40.0, 18.0)  # never push a track further than this, whatever it measures
+_HIGHPASS_USEFUL_DB = 12.0  # a band this close to the loudest is part of the sound, whatever the role says
 _MAX_MASKING_CUT_DB = 4.0
 _MASKING_MIN_DB = 6.0  # pairs masking less than this (mean dB over the target's audible cells) are left alone
 _PAN_SPREAD = (0.35, 0.75)  # positions of the spread sources, nearest and widest pair
@@ -43,9 +45,10 @@ _REVERB_AMOUNT_DB = {"none": None, "low": -6.0, "medium": 0.0, "high": 5.0}
 _REVERB_DEFAULT_SEND_DB = -20.0  # a role with no reverb by default, when the user asks for some
 
 
-def balance_targets(tracks: list[TrackAnalysis], roles: list[str], priorities: list[str]) -> list[float]:
-    """Target loudness (LUFS, before mastering) of each track: its family's professional loudness split among the
-    family's tracks by role share, plus the priority offset.
+def balance_targets(tracks: list[TrackAnalysis], roles: list[str], priorities: list[str],
+                    genre: str | None = None) -> list[float]:
+    """Target loudness (LUFS, before mastering) of each track: its family's professional loudness, moved by the
+    genre's balance, split among the family's tracks by role share, plus the priority offset.
 
     The family loudness is the MUSDB18 average of that stem class in professional mixes; the split keeps each
     family's total power at that level however many tracks it has (three hi-hat mics share one hi-hat budget).
@@ -55,8 +58,10 @@ def balance_targets(tracks: list[TrackAnalysis], roles: list[str], priorities: l
     for family, role in zip(families, roles):
         totals[family] = totals.get(family, 0.0) + ROLE_RULES[role].share
     targets = family_targets()
-    return [targets[family]["loudness_lufs"] + 10.0 * math.log10(ROLE_RULES[role].share / totals[family])
-            + PRIORITY_OFFSET_DB[priority] for family, role, priority in zip(families, roles, priorities)]
+    by_genre = GENRE_FAMILY_OFFSET_DB.get(genre or "", {})
+    return [targets[family]["loudness_lufs"] + by_genre.get(family, 0.0)
+            + 10.0 * math.log10(ROLE_RULES[role].share / totals[family]) + PRIORITY_OFFSET_DB[priority]
+            for family, role, priority in zip(families, roles, priorities)]
 
 
 def gain_step(track: TrackAnalysis, role: str, target_lufs: float) -> Step | None:
@@ -69,12 +74,17 @@ def gain_step(track: TrackAnalysis, role: str, target_lufs: float) -> Step | Non
     gain = float(np.clip(target_lufs - measured, low, high))
     return Step("gain", {"gain_db": round(gain, 2)},
                 f"{role} measured {measured:.1f} LUFS (silences gated out), target {target_lufs:.1f} LUFS in the "
-                f"balance (MUSDB18 family level split by role share and priority)")
+                f"balance (MUSDB18 family level, moved by the genre, split by role share, plus priority)")
 
 
 def highpass_step(track: TrackAnalysis, role: str, centres_hz: np.ndarray) -> Step | None:
     """Role-based high-pass: removes what lies below the instrument's useful range (rumble, handling noise,
-    spill), when there is energy there to remove (more than -60 dB under the track's loudest band)."""
+    spill), when there is energy there to remove (more than -60 dB under the track's loudest band).
+
+    The role's cut-off is an expectation; the spectrum can contradict it (a pad with a sub-octave, a vocal
+    stem with an 808 in it). Where a band below the cut-off is within 12 dB of the loudest band, that is part
+    of the sound: the cut-off moves to an octave below the lowest such band, and no filter is placed when that
+    falls under 20 Hz."""
     cutoff = ROLE_RULES[role].highpass_hz
     if cutoff is None:
         return None
@@ -82,9 +92,18 @@ def highpass_step(track: TrackAnalysis, role: str, centres_hz: np.ndarray) -> St
     below = levels[centres_hz < cutoff]
     if below.size == 0 or not np.isfinite(below).any() or below.max() < levels.max() - 60.0:
         return None
-    return Step("highpass", {"cutoff_hz": cutoff, "slope_db_per_octave": "12"},
-                f"{role}: nothing useful below {cutoff:g} Hz; band energy there up to "
-                f"{below.max() - levels.max():.0f} dB re its loudest band")
+    useful = centres_hz[levels >= levels.max() - _HIGHPASS_USEFUL_DB]
+    lowest = float(useful.min())
+    if lowest >= cutoff:
+        return Step("highpass", {"cutoff_hz": cutoff, "slope_db_per_octave": "12"},
+                    f"{role}: nothing useful below {cutoff:g} Hz; band energy there up to "
+                    f"{below.max() - levels.max():.0f} dB re its loudest band")
+    lowered = round(lowest / 2.0, 1)
+    if lowered < 20.0:
+        return None
+    return Step("highpass", {"cutoff_hz": lowered, "slope_db_per_octave": "12"},
+                f"{role}: usually cut at {cutoff:g} Hz, but this track has energy within {_HIGHPASS_USEFUL_DB:g} dB "
+                f"of its loudest band down to {lowest:.0f} Hz: cut an octave below, at {lowered:g} Hz")
 
 
 def masking_cuts(analysis: SessionAnalysis, roles: list[str], priorities: list[str],

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 from mixdown.analysis.report import SessionAnalysis
 from mixdown.analysis.roles import family_of
-from mixdown.console.recipe import Recipe, Step, Strip
+from mixdown.console.recipe import Recipe, Step, Strip, source_path
 from mixdown.methods.intent import Intent
 from mixdown.methods.rules.decide import (
     balance_targets,
@@ -69,7 +68,7 @@ def rules_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir:
     roles = [w.role or t.role.role for w, t in zip(wishes, analysis.tracks)]
     priorities = [w.priority for w in wishes]
     keep = [w.keep for w in wishes]
-    targets = balance_targets(analysis.tracks, roles, priorities)
+    targets = balance_targets(analysis.tracks, roles, priorities, intent.genre)
     cuts = masking_cuts(analysis, roles, priorities, keep)
     gains = [gain_step(track, role, target) for track, role, target in zip(analysis.tracks, roles, targets)]
     tonal = tonal_corrections(analysis, roles, [None if g is None else g.params["gain_db"] for g in gains],
@@ -77,7 +76,7 @@ def rules_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir:
     positions = pan_positions(analysis, roles, [w.pan for w in wishes])
     strips = []
     for i, (track, role, wish) in enumerate(zip(analysis.tracks, roles, wishes)):
-        strip = Strip(track.name, role=role, source=_relative(session.tracks[i].path, recipe_dir),
+        strip = Strip(track.name, role=role, source=source_path(session.tracks[i].path, recipe_dir),
                       route=wish.subgroup or _FAMILY_BUS[family_of(role)])
         if wish.keep:
             strip.chain = [Step("gain", {"gain_db": 0.0}, "keep as is (intent): no processing")]
@@ -136,11 +135,3 @@ def _delay(genre: str) -> Strip:
                        "mix": 1.0},
              f"{rule.name} for {genre}: {rule.beats:g} beat at a typical {rule.tempo_bpm:g} BPM = "
              f"{rule.time_ms:.0f} ms; shared by every send")])
-
-
-def _relative(path: Path, folder: str | os.PathLike) -> str:
-    """``path`` relative to ``folder`` when they share a drive (the recipe moves with its stems), else absolute."""
-    try:
-        return os.path.relpath(Path(path).resolve(), Path(folder).resolve())
-    except ValueError:
-        return str(Path(path).resolve())

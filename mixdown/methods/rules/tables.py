@@ -71,6 +71,23 @@ ROLE_RULES: dict[str, RoleRule] = {
 }
 
 PRIORITY_OFFSET_DB = {"lead": 3.0, "normal": 0.0, "background": -5.0}
+GENRE_FAMILY_OFFSET_DB: dict[str, dict[str, float]] = {
+    "hiphop": {"bass": 2.0, "drums": 1.5, "other": -1.0},
+    "electronic": {"bass": 1.5, "drums": 1.5, "vocals": -1.0},
+    "rnb": {"vocals": 1.0, "bass": 1.0},
+    "pop": {"vocals": 1.0},
+    "country": {"vocals": 1.0, "drums": -1.0},
+    "rock": {"other": 1.0, "vocals": -0.5},
+    "metal": {"other": 1.5, "drums": 1.0, "vocals": -1.0},
+    "jazz": {"drums": -2.0, "other": 1.0},
+    "folk": {"vocals": 1.0, "drums": -2.0},
+    "acoustic": {"vocals": 1.0, "drums": -2.0},
+    "classical": {"drums": -3.0, "other": 1.0},
+    "ambient": {"drums": -3.0, "other": 1.5},
+}
+"""Per genre, dB added to a family's MUSDB18 loudness (mostly pop and rock): the usual balance of the genre,
+kept within 3 dB (hip-hop and electronic put kick and bass forward; jazz, folk and classical sit the drums back;
+rock and metal push the guitars; pop, R&B, country and folk lift the voice)."""
 """Loudness offset of the user's priority (RoEx-style lead / normal / background)."""
 
 FAMILY_ATTACK_RELEASE_MS = {"vocals": (7.5, 400.0), "drums": (10.0, 180.0), "bass": (10.0, 500.0),
