@@ -8,7 +8,7 @@ import torch
 
 from mixdown.analysis.loudness import measure_loudness
 from mixdown.console import Console
-from mixdown.console.recipe import Recipe, Strip
+from mixdown.console.recipe import Recipe, Step, Strip
 from mixdown.errors import ParameterError
 from mixdown.mastering import (
     check_amounts,
@@ -218,3 +218,17 @@ def test_parse_amounts():
     assert parse_amounts("tone=0.2, loudness=1") == {"tone": 0.2, "width": 0.5, "loudness": 1.0}
     with pytest.raises(ParameterError, match="width"):
         parse_amounts("tone=0.2,width=wide")
+
+
+@pytest.mark.parametrize("step", [Step("limiter", {"ceiling_db": -6.0, "lookahead_ms": 5.0, "release_ms": 80.0}),
+                                  Step("parametric_eq", {"low_shelf_gain_db": 2.0, "peak2_gain_db": -1.5}),
+                                  Step("compressor", {"threshold_db": -24.0, "ratio": 2.0})])
+def test_long_master_steps_run_in_blocks_exactly_like_one_call(step):
+    from mixdown.dsp.registry import PROCESSORS
+    from mixdown.mastering.master import apply_step
+
+    rate = 22050
+    x = 0.3 * torch.randn(2, 25 * rate, generator=torch.Generator().manual_seed(5), dtype=torch.float64)  # 3 blocks
+    proc = PROCESSORS[step.type]
+    whole = proc.fn(x[None], rate, **{**proc.table.defaults(), **step.params})[0]
+    assert torch.allclose(apply_step(x, rate, step), whole, atol=1e-9)

@@ -48,6 +48,7 @@ _TOLERANCE_LU = 0.05
 _MAX_ROUNDS = 6
 _LIMITER = {"lookahead_ms": 5.0, "release_ms": 80.0}
 _MAX_GAIN_DB = 24.0  # the gain processor's range
+_BLOCK_SECONDS = 10.0  # streaming block of the master chain's processors
 _SATURATED_DB_PER_LU = 10.0  # past this the limiter turns extra gain into distortion, not loudness
 _NEUTRAL_EQ_DB, _REFERENCE_EQ_DB = 2.0, 4.0  # largest EQ gain: gentle alone, wider when matching a reference
 _TONE_SKIP_DB = 1.0  # a shape within 1 dB RMS of its goal is left alone (the measurement's own spread)
@@ -86,10 +87,28 @@ class MasterResult:
 
 
 def apply_step(x: torch.Tensor, sample_rate: int, step: Step) -> torch.Tensor:
-    """Run one registered step on ``(2, samples)`` as the console does (defaults filled in, latency compensated)."""
+    """Run one registered step on ``(2, samples)`` as the console does (defaults filled in, latency compensated).
+
+    Steps with a streaming form run block by block into one output buffer: equal to the offline call (the
+    processors' streaming contract), with working memory bounded by the block instead of the song (the
+    limiter's float64 gain path alone would take ~2 GB for ten minutes at 44.1 kHz)."""
     proc = PROCESSORS[step.type]
+    params = {**proc.table.defaults(), **step.params}
+    block = int(_BLOCK_SECONDS * sample_rate)
     with torch.no_grad():
-        return proc.fn(x[None], sample_rate, **{**proc.table.defaults(), **step.params})[0]
+        if proc.step is None or x.shape[-1] <= block:
+            return proc.fn(x[None], sample_rate, **params)[0]
+        latency = int(proc.latency(sample_rate, **params)) if proc.latency else 0
+        padded = torch.nn.functional.pad(x[None], (0, latency))
+        out = torch.empty_like(x)
+        state, skip, done = None, latency, 0  # the first ``latency`` output samples precede the input: dropped
+        for start in range(0, padded.shape[-1], block):
+            y, state = proc.step(padded[..., start:start + block], sample_rate, state, **params)
+            cut = min(skip, y.shape[-1])
+            skip -= cut
+            out[:, done:done + y.shape[-1] - cut] = y[0, :, cut:]
+            done += y.shape[-1] - cut
+        return out
 
 
 def _tone_step(centres: np.ndarray, shape: np.ndarray, sample_rate: int, reference: Reference | None,
