@@ -90,7 +90,7 @@ def welch_bands(power_sum: torch.Tensor, n_frames: int, sample_rate: float, band
     density = power_sum / (max(n_frames, 1) * _WELCH_N_FFT * window.square().sum())
     density[:, 1:-1] *= 2.0
     centres, lower, upper = _band_edges(bands_per_octave, fmin, fmax, sample_rate / 2.0)
-    band_power = _integrate_bands(density.numpy(), sample_rate / _WELCH_N_FFT, lower, upper)
+    band_power = integrate_bands(density.numpy(), sample_rate / _WELCH_N_FFT, lower, upper)
     with np.errstate(divide="ignore"):
         return centres, 10.0 * np.log10(band_power)
 
@@ -171,7 +171,7 @@ def _band_edges(bands_per_octave: int, fmin: float, fmax: float,
     return centres, centres / half, np.minimum(centres * half, nyquist)
 
 
-def _integrate_bands(density: np.ndarray, bin_hz: float, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+def integrate_bands(density: np.ndarray, bin_hz: float, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Band sums of ``(batch, bins)`` bin powers, each bin spread evenly over ``[(k - 1/2), (k + 1/2)] * bin_hz``
     (cut at 0 and Nyquist); ``(batch, bands)``."""
     n_bins = density.shape[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from mixdown.dsp.kernels.biquad import sosfilt
@@ -31,6 +32,7 @@ __all__ = [
     "LOWPASS_PARAMS",
     "PARAMETRIC_EQ_PARAMS",
     "EQ_BANDS",
+    "section_response_db",
 ]
 
 # Butterworth section Qs: one section for 12 dB/oct, two for 24 dB/oct (4th order).
@@ -219,3 +221,13 @@ def parametric_eq(x: torch.Tensor, sample_rate: float, **params) -> torch.Tensor
 register(Processor("highpass", highpass, HIGHPASS_PARAMS, step=highpass_step))
 register(Processor("lowpass", lowpass, LOWPASS_PARAMS, step=lowpass_step))
 register(Processor("parametric_eq", parametric_eq, PARAMETRIC_EQ_PARAMS, step=parametric_eq_step))
+
+
+def section_response_db(kind: str, frequency_hz: float, q: float, gain_db: float, frequencies_hz: np.ndarray,
+                        sample_rate: float) -> np.ndarray:
+    """Magnitude response in dB ``(frequencies,)`` of one :func:`biquad_section` (designing EQ moves: which
+    gains of which bands reach a target curve)."""
+    design = [torch.tensor([float(v)], dtype=torch.float64) for v in (frequency_hz, q, gain_db)]
+    b0, b1, b2, _, a1, a2 = biquad_section(kind, *design, sample_rate)[0].numpy()
+    z = np.exp(-2j * math.pi * np.asarray(frequencies_hz, np.float64) / sample_rate)
+    return 20.0 * np.log10(np.abs((b0 + b1 * z + b2 * z * z) / (1.0 + a1 * z + a2 * z * z)))

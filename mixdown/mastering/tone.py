@@ -19,16 +19,14 @@ the bound somewhere, all gains are scaled down until they do not.
 
 from __future__ import annotations
 
-import math
 from functools import cache
-from importlib import resources
 
 import numpy as np
-import torch
 from scipy.optimize import lsq_linear
 
-from mixdown.analysis.spectral import _integrate_bands, average_spectrum
-from mixdown.dsp.filters import biquad_section
+from mixdown.analysis.professional import FAMILIES, family_band_power, feature
+from mixdown.analysis.spectral import average_spectrum
+from mixdown.dsp.filters import section_response_db
 
 __all__ = ["MIN_SAMPLES", "TONE_RANGE_HZ", "design_tone_eq", "neutral_curve", "tonal_balance", "tone_distance_db"]
 
@@ -36,9 +34,6 @@ TONE_RANGE_HZ = (40.0, 16000.0)  # below 40 Hz is rumble a master EQ should not 
 MIN_SAMPLES = 16384  # one Welch window of average_spectrum: a shorter signal has no tonal balance to speak of
 _BANDS_PER_OCTAVE = 3
 _SILENT_DB = -120.0  # a silent band reads this instead of -inf, so shapes stay finite
-_FEATURES = "assets/musdb18_features/fxnorm_musdb18_features.npz"
-_FEATURE_RATE, _FEATURE_N_FFT = 44100.0, 65536  # the grid of FxNorm's eq__* spectra
-_FAMILIES = ("vocals", "drums", "bass", "other")
 # The EQ's shapes: parametric_eq band -> (RBJ kind, frequency in Hz, Q); the peak's frequency is searched.
 _LOW_SHELF = ("low_shelf", 150.0, 0.707)
 _HIGH_SHELF = ("high_shelf", 4000.0, 0.707)
@@ -63,19 +58,6 @@ def tonal_balance(x, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     return centres, level - level.mean()
 
 
-@cache
-def _family_band_power(centres: tuple[float, ...]) -> np.ndarray:
-    with resources.files("mixdown").joinpath(_FEATURES).open("rb") as f:
-        data = np.load(f)
-        spectra = np.stack([data[f"eq__{family}"] for family in _FAMILIES]) ** 2  # magnitude -> power, (4, bins)
-        loudness = np.array([data[f"loudness__{family}"][0] for family in _FAMILIES])
-    c = np.asarray(centres)
-    half = 2.0 ** (0.5 / _BANDS_PER_OCTAVE)
-    bands = _integrate_bands(spectra, _FEATURE_RATE / _FEATURE_N_FFT, c / half, c * half)  # (4, bands)
-    shares = bands / bands.sum(1, keepdims=True)  # each family's shape at unit power: the stems' scale is unknown
-    return (shares * 10.0 ** (loudness[:, None] / 10.0)).sum(0)
-
-
 def neutral_curve(centres_hz: np.ndarray) -> np.ndarray:
     """The neutral target shape (MUSDB18 family spectra, loudness-weighted power sum) at third-octave centres.
 
@@ -84,23 +66,24 @@ def neutral_curve(centres_hz: np.ndarray) -> np.ndarray:
     Returns:
         ``(bands,)`` level-normalised dB (zero mean).
     """
-    level = 10.0 * np.log10(_family_band_power(tuple(float(c) for c in centres_hz)))
+    level = 10.0 * np.log10(_neutral_power(tuple(float(c) for c in centres_hz)))
     return level - level.mean()
+
+
+@cache
+def _neutral_power(centres: tuple[float, ...]) -> np.ndarray:
+    """The families' band powers, each at unit total (the stems' scale is unknown) times its loudness."""
+    total = 0.0
+    for family in FAMILIES:
+        bands = family_band_power(family, np.asarray(centres), _BANDS_PER_OCTAVE)
+        total = total + bands / bands.sum() * 10.0 ** (feature(f"loudness__{family}")[0] / 10.0)
+    return total
 
 
 def tone_distance_db(shape_db: np.ndarray, goal_db: np.ndarray) -> float:
     """RMS difference in dB of two tonal shapes ``(bands,)``, ignoring a level offset."""
     diff = np.asarray(shape_db) - np.asarray(goal_db)
     return float(np.sqrt(np.mean((diff - diff.mean()) ** 2)))
-
-
-def _response_db(kind: str, frequency_hz: float, q: float, gain_db: float, centres_hz: np.ndarray,
-                 sample_rate: float) -> np.ndarray:
-    """Magnitude response in dB ``(bands,)`` of one RBJ section at ``centres_hz``."""
-    design = [torch.tensor([float(v)], dtype=torch.float64) for v in (frequency_hz, q, gain_db)]
-    b0, b1, b2, _, a1, a2 = biquad_section(kind, *design, sample_rate)[0].numpy()
-    z = np.exp(-2j * math.pi * np.asarray(centres_hz) / sample_rate)
-    return 20.0 * np.log10(np.abs((b0 + b1 * z + b2 * z * z) / (1.0 + a1 * z + a2 * z * z)))
 
 
 def design_tone_eq(centres_hz: np.ndarray, shape_db: np.ndarray, goal_db: np.ndarray, sample_rate: float,
@@ -123,13 +106,13 @@ def design_tone_eq(centres_hz: np.ndarray, shape_db: np.ndarray, goal_db: np.nda
     centres_hz = np.asarray(centres_hz)
     wanted = amount * (np.asarray(goal_db) - np.asarray(shape_db))
     shapes = {"low_shelf": _LOW_SHELF, "high_shelf": _HIGH_SHELF}
-    shelves = [_response_db(kind, f, q, 1.0, centres_hz, sample_rate) for kind, f, q in shapes.values()]
+    shelves = [section_response_db(kind, f, q, 1.0, centres_hz, sample_rate) for kind, f, q in shapes.values()]
     best = None
     candidates = [None] + [f for f in centres_hz if _PEAK_RANGE_HZ[0] <= f <= _PEAK_RANGE_HZ[1]]
     for peak_hz in candidates:
         basis = [np.ones_like(centres_hz), *shelves]
         if peak_hz is not None:
-            basis.append(_response_db("peak", peak_hz, _PEAK_Q, 1.0, centres_hz, sample_rate))
+            basis.append(section_response_db("peak", peak_hz, _PEAK_Q, 1.0, centres_hz, sample_rate))
         a = np.stack(basis, 1)
         k = a.shape[1] - 1
         fit = lsq_linear(a, wanted, bounds=([-np.inf] + [-bound_db] * k, [np.inf] + [bound_db] * k))
@@ -143,7 +126,7 @@ def design_tone_eq(centres_hz: np.ndarray, shape_db: np.ndarray, goal_db: np.nda
         bands.append((_PEAK_BAND, ("peak", round(float(peak_hz), 1), _PEAK_Q)))
 
     def response_of(g: np.ndarray) -> np.ndarray:
-        return sum((_response_db(kind, f, q, float(v), centres_hz, sample_rate)
+        return sum((section_response_db(kind, f, q, float(v), centres_hz, sample_rate)
                     for (_, (kind, f, q)), v in zip(bands, g)), np.zeros_like(centres_hz))
 
     peak = np.abs(response_of(gains)).max()

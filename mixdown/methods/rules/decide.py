@@ -16,10 +16,10 @@ from mixdown.analysis.report import SessionAnalysis, TrackAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Send, Step
 from mixdown.methods.rules.tables import (
-    GENRE_FAMILY_OFFSET_DB,
     DELAY_SEND_DB,
     FAMILY_ATTACK_RELEASE_MS,
     GENRE_DELAY,
+    GENRE_FAMILY_OFFSET_DB,
     PRIORITY_OFFSET_DB,
     ROLE_RULES,
     family_targets,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
-import numpy as np
+from mixdown.analysis.professional import FAMILIES, feature
 
 __all__ = [
     "DELAY_SEND_DB",
@@ -139,16 +138,11 @@ GENRE_TONAL_SHARE = {"jazz": 0.25, "classical": 0.25, "acoustic": 0.25, "folk": 
 """The tonal EQ's share where it differs from ``TONAL_SHARE``: MUSDB18 is mostly pop and rock, so its averages
 say less about acoustic genres, whose recorded timbre is more often the point."""
 
-_FEATURES = "assets/musdb18_features/fxnorm_musdb18_features.npz"
-
-
 @cache
 def family_targets() -> dict[str, dict[str, float]]:
     """Per family (vocals, drums, bass, other): ``loudness_lufs`` as the stem sits in a professional mix, and the
     onset-peak statistic ``compression_mean_db`` / ``compression_std_db`` (MUSDB18 averages)."""
-    with resources.files("mixdown").joinpath(_FEATURES).open("rb") as f:
-        data = np.load(f)
-        return {family: {"loudness_lufs": float(data[f"loudness__{family}"][0]),
-                         "compression_mean_db": float(data[f"compression__{family}"][0]),
-                         "compression_std_db": float(data[f"compression__{family}"][1])}
-                for family in ("vocals", "drums", "bass", "other")}
+    return {family: {"loudness_lufs": float(feature(f"loudness__{family}")[0]),
+                     "compression_mean_db": float(feature(f"compression__{family}")[0]),
+                     "compression_std_db": float(feature(f"compression__{family}")[1])}
+            for family in FAMILIES}

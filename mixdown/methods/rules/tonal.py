@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from importlib import resources
 
 import numpy as np
-import torch
 
+from mixdown.analysis.professional import family_band_power
 from mixdown.analysis.report import SessionAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Step
-from mixdown.dsp.filters import biquad_section
+from mixdown.dsp.filters import section_response_db
 from mixdown.methods.rules.tables import ROLE_RULES, TONAL_SHARE
 
 __all__ = ["combined_eq", "family_curve_db", "fit_bands", "tonal_corrections"]
-
-_FEATURES = "assets/musdb18_features/fxnorm_musdb18_features.npz"
-_FEATURE_RATE = 44100.0  # FxNorm's eq features: mean |STFT| on an N = 65536 grid at 44.1 kHz
-_FEATURE_N_FFT = 65536
 
 _SHELF_LIMIT_DB = 3.0
 _PEAK_LIMIT_DB = 4.0
@@ -48,12 +43,6 @@ _PEAK_SLOTS = ("peak1", "peak3", "peak4")  # peak2 belongs to the masking cut (d
 _DESIGN_DB = 3.0  # unit responses are designed at this gain and scaled (RBJ boosts and cuts mirror in dB)
 
 
-@cache
-def _feature_spectrum(family: str) -> np.ndarray:
-    with resources.files("mixdown").joinpath(_FEATURES).open("rb") as f:
-        return np.load(f)[f"eq__{family}"].astype(np.float64)
-
-
 def family_curve_db(family: str, centres_hz: np.ndarray) -> np.ndarray:
     """Professional average spectrum of a family on the analysis's 1/3-octave bands.
 
@@ -67,14 +56,8 @@ def family_curve_db(family: str, centres_hz: np.ndarray) -> np.ndarray:
     Returns:
         ``(bands,)`` band levels in dB (arbitrary reference); -inf for a band above 22.05 kHz.
     """
-    power = _feature_spectrum(family) ** 2
-    freqs = np.arange(power.size) * _FEATURE_RATE / _FEATURE_N_FFT
-    cumulative = np.concatenate([[0.0], np.cumsum(power)])
-    half = 2.0 ** (1.0 / 6.0)
-    lower = np.searchsorted(freqs, np.asarray(centres_hz) / half)
-    upper = np.searchsorted(freqs, np.asarray(centres_hz) * half)
     with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(cumulative[upper] - cumulative[lower])
+        return 10.0 * np.log10(family_band_power(family, centres_hz))
 
 
 def tonal_corrections(analysis: SessionAnalysis, roles: list[str], gains_db: list[float | None],
@@ -221,12 +204,7 @@ def _candidates(centres_hz: np.ndarray, valid: np.ndarray, sample_rate: float, t
 
 @cache
 def _unit_response_cached(kind: str, frequency: float, q: float, centres: tuple, sample_rate: float) -> np.ndarray:
-    coefficients = biquad_section(kind, torch.tensor([frequency]), torch.tensor([q]), torch.tensor([_DESIGN_DB]),
-                                  sample_rate)[0].numpy()
-    z = np.exp(-1j * 2.0 * math.pi * np.asarray(centres) / sample_rate)
-    b, a = coefficients[:3], coefficients[3:]
-    response = (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return 20.0 * np.log10(np.abs(response)) / _DESIGN_DB
+    return section_response_db(kind, frequency, q, _DESIGN_DB, np.asarray(centres), sample_rate) / _DESIGN_DB
 
 
 def _unit_response(kind: str, frequency: float, q: float, centres_hz: np.ndarray, sample_rate: float) -> np.ndarray:
