@@ -260,7 +260,7 @@ def mix_folder(
     reference = reference if reference is not None else intent.reference
     matched = load_reference(reference, plan.sample_rate) if reference is not None else None  # fail early
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
-    analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"))
+    analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"), true_peak=False)
     recipe = METHODS[method](plan, analysis, intent, out_dir, seed)
     start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
     stems_dir = _output_folder(out_dir / "stems") if write_stems else None

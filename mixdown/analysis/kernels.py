@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from mixdown.dsp.kernels import small_work_single_thread
+from mixdown.dsp.kernels.biquad import _section
 
-__all__ = ["block_energy_and_peak", "panning_frames", "spectral_descriptors", "stereo_sums"]
+__all__ = ["block_energy_and_peak", "filtered_segment_energy", "panning_frames", "spectral_descriptors",
+           "stereo_sums"]
 
 _LOG_GROUP = 32  # magnitudes multiplied before one log: floored at 1e-5 and below ~1e4, 32 of them stay finite
 
@@ -278,3 +280,51 @@ def stereo_sums(x: torch.Tensor) -> torch.Tensor:
     with small_work_single_thread(x_np.size):
         _stereo_sums_kernel(x_np, channels, out)
     return torch.from_numpy(out).sum(1)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _segment_energy_kernel(x, sos, ends, zi, zf, out):  # pragma: no cover - compiled
+    rows = x.shape[0]
+    n_sections = sos.shape[0]
+    for r in numba.prange(rows):
+        z1 = np.empty(n_sections)
+        z2 = np.empty(n_sections)
+        for s in range(n_sections):
+            z1[s] = zi[r, s, 0]
+            z2[s] = zi[r, s, 1]
+        start = 0
+        for k in range(ends.size):
+            energy = 0.0
+            for n in range(start, ends[k]):
+                v = np.float64(x[r, n])
+                for s in range(n_sections):
+                    v = _section(sos, z1, z2, s, v)
+                energy += v * v
+            out[r, k] = energy
+            start = ends[k]
+        for s in range(n_sections):
+            zf[r, s, 0] = z1[s]
+            zf[r, s, 1] = z2[s]
+
+
+def filtered_segment_energy(x: torch.Tensor, sos: np.ndarray, ends: np.ndarray,
+                            state: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Energy of ``x`` filtered by one cascade, per segment, carrying the filter state: what a streaming
+    loudness meter needs, in one pass without the filtered signal.
+
+    Args:
+        x: ``(rows, samples)`` float32 or float64 (every row through the same filter).
+        sos: ``(sections, 6)`` float64, normalised (``a0 == 1``).
+        ends: int64 ``(segments,)`` increasing segment end positions, the last one ``samples``.
+        state: ``(rows, sections, 2)`` float64 from the previous block, or None for silence.
+    Returns:
+        ``(energies, state)``: float64 ``(rows, segments)`` sums of squares, and the state after the block.
+    """
+    rows = x.shape[0]
+    zi = np.zeros((rows, sos.shape[0], 2)) if state is None else state
+    zf = np.empty_like(zi)
+    out = np.empty((rows, ends.size))
+    x_np = x.detach().contiguous().numpy()
+    with small_work_single_thread(x_np.size):
+        _segment_energy_kernel(x_np, np.ascontiguousarray(sos, np.float64), ends.astype(np.int64), zi, zf, out)
+    return out, zf

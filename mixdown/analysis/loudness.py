@@ -139,7 +139,7 @@ def windowed_energies(segments: torch.Tensor, hop: int) -> tuple[torch.Tensor, t
     )
 
 
-def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessReport]:
+def measure_loudness(x, sample_rate: float, true_peak: bool = True) -> LoudnessReport | list[LoudnessReport]:
     """Measure BS.1770-4 / EBU R128 loudness, loudness range and peaks of one track or a batch of tracks.
 
     Args:
@@ -147,6 +147,8 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
             ``(batch, channels, samples)`` for several of equal length; 1 (mono) or 2 (stereo) channels with
             weight 1.0 each, full scale at +-1.0; at least 400 ms.
         sample_rate: Hz, at least 8000.
+        true_peak: measure the 4x-oversampled true peak (a third of the cost); False reports it (and the PLR) as
+            NaN, for callers that do not use it.
     Returns:
         one :class:`LoudnessReport` for a 2-D input, a list of ``batch`` reports for a 3-D input.
     Raises:
@@ -170,8 +172,9 @@ def measure_loudness(x, sample_rate: float) -> LoudnessReport | list[LoudnessRep
         # max and -min: no |x| copy of the whole session
         x_d = x_t.detach()
         sample_peak = torch.maximum(x_d.amax(dim=(1, 2)), -x_d.amin(dim=(1, 2))).to(torch.float64).cpu()
-        true_peak = true_peak_db(x_t.detach(), sample_rate).to(torch.float64).cpu()
-    reports = loudness_reports(momentary, short_term, sample_peak, true_peak)
+        peak = true_peak_db(x_t.detach(), sample_rate).to(torch.float64).cpu() if true_peak else \
+            torch.full_like(sample_peak, math.nan)
+    reports = loudness_reports(momentary, short_term, sample_peak, peak)
     return reports[0] if single else reports
 
 

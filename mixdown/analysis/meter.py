@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from mixdown.analysis.loudness import LoudnessReport, k_weighting_sos, loudness_reports, windowed_energies
+from mixdown.analysis.kernels import filtered_segment_energy
+from mixdown.analysis.loudness import (
+    LoudnessReport,
+    k_weighting_sos,
+    loudness_reports,
+    windowed_energies,
+)
 from mixdown.analysis.masking import ExcitationBands, window_length
-from mixdown.analysis.spectral import WELCH_HOP, WELCH_N_FFT, mono, power, stft_chunks, welch_bands
-from mixdown.dsp.kernels.biquad import sosfilt
+from mixdown.analysis.spectral import (
+    WELCH_HOP,
+    WELCH_N_FFT,
+    mono,
+    power,
+    stft_chunks,
+    welch_bands,
+)
 from mixdown.dsp.limiter import true_peak_db
 from mixdown.errors import AudioInputError
 
@@ -97,7 +110,7 @@ class StreamMeter:
         self.sample_rate = sample_rate
         self.measure_true_peak = true_peak
         self.segment = round(sample_rate / 10)  # BS.1770's 100 ms step
-        self.sos = torch.from_numpy(k_weighting_sos(sample_rate)).expand(tracks, 2, 6).contiguous()
+        self.sos = k_weighting_sos(sample_rate)
         self.k_state = None
         self.partial = torch.zeros(tracks, dtype=torch.float64)  # energy of the unfinished segment
         self.partial_n = 0
@@ -115,8 +128,7 @@ class StreamMeter:
     @torch.no_grad()
     def add(self, x: torch.Tensor) -> None:
         """Measure the next block ``(tracks, channels, n)`` (1 or 2 channels, float32)."""
-        y, self.k_state = sosfilt(x, self.sos, self.k_state)
-        self._segments(y.square().sum(1, dtype=torch.float64))
+        self._segments(x)
         self.sample_peak = torch.maximum(self.sample_peak, x.abs().amax((1, 2)).to(torch.float64))
         if self.measure_true_peak:
             self.true_peak = torch.maximum(self.true_peak, true_peak_db(x, self.sample_rate).to(torch.float64))
@@ -127,19 +139,23 @@ class StreamMeter:
         self.excitation += [self.bands(spectrum) for spectrum in self.masking.add(m)]
         self.samples += x.shape[-1]
 
-    def _segments(self, energy: torch.Tensor) -> None:
-        """Channel-summed squared K-weighted samples ``(tracks, n)`` into complete 100 ms segment energies."""
-        head = min(self.segment - self.partial_n, energy.shape[-1])
-        self.partial += energy[:, :head].sum(-1)
-        self.partial_n += head
-        if self.partial_n < self.segment:
-            return
-        self.segments.append(self.partial[:, None].clone())
-        rest = energy[:, head:]
-        whole = rest.shape[-1] // self.segment
-        self.segments.append(rest[:, : whole * self.segment].unflatten(-1, (whole, self.segment)).sum(-1))
-        self.partial = rest[:, whole * self.segment:].sum(-1)
-        self.partial_n = rest.shape[-1] - whole * self.segment
+    def _segments(self, x: torch.Tensor) -> None:
+        """K-weight ``x`` ``(tracks, channels, n)`` (state carried) into channel-summed 100 ms segment energies:
+        the first segment completes the one the last block left unfinished, the last may stay unfinished."""
+        n = x.shape[-1]
+        first = min(self.segment - self.partial_n, n)
+        ends = np.unique(np.concatenate([[first], np.arange(first + self.segment, n, self.segment), [n]]))
+        ends = ends[ends > 0]
+        energy, self.k_state = filtered_segment_energy(x.reshape(-1, n), self.sos, ends, self.k_state)
+        energy = torch.from_numpy(energy).reshape(x.shape[0], x.shape[1], -1).sum(1)
+        lengths = np.diff(np.concatenate([[0], ends]))
+        lengths[0] += self.partial_n
+        energy[:, 0] += self.partial
+        complete = lengths == self.segment
+        if complete.any():
+            self.segments.append(energy[:, torch.from_numpy(complete)])
+        self.partial = energy[:, -1].clone() if not complete[-1] else torch.zeros_like(self.partial)
+        self.partial_n = int(lengths[-1]) if not complete[-1] else 0
 
     def finish(self) -> StreamMeasures:
         """The measurements of everything added."""
