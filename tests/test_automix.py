@@ -250,11 +250,14 @@ def test_real_songs_meet_the_target(song, tmp_path):
         for p in files:
             (stems / p.name).symlink_to(p)
     result = api.mix_folder(stems, tmp_path / "out")
+    again = api.mix_folder(stems, tmp_path / "again", report=False)
     audio, rate = sf.read(result.mix_path, always_2d=True)
     measured = measure_loudness(audio.T.astype(np.float32), rate)
     print(f"\n{song}: {measured.integrated_lufs:.2f} LUFS, {measured.true_peak_db:.2f} dBTP, {rate} Hz")
     assert measured.integrated_lufs == pytest.approx(-14.0, abs=0.5) and measured.true_peak_db <= -0.95
     assert result.clipped_samples == 0 and math.isfinite(measured.loudness_range_lu)
+    assert {sf.info(p).samplerate for p in Path(song).iterdir() if p.suffix in (".mp3", ".flac")} == {rate}
+    assert _digest(result.mix_path) == _digest(again.mix_path)  # same seed, same bytes
 
 
 def test_awkward_but_usable_stems_mix_with_warnings(tmp_path):
