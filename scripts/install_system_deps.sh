@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# System packages the training-data commands need (Debian): fluidsynth and General MIDI soundfonts render the
+# synthetic corpus (`mixdown data synth`), ffmpeg decodes MUSDB18's .stem.mp4 files. Installs only what is
+# missing; needs root (or sudo) the first time. Everything else mixdown needs comes from pip.
+set -euo pipefail
+packages=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont ffmpeg)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "mixdown: please install ${missing[*]} with your system's package manager (no apt-get here)" >&2
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "mixdown: installed ${missing[*]}"
