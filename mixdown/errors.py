@@ -11,6 +11,7 @@ __all__ = [
     "RecipeError",
     "ModelLoadingError",
     "OutputError",
+    "DatasetError",
 ]
 
 
@@ -36,3 +37,7 @@ class ModelLoadingError(MixdownError):
 
 class OutputError(MixdownError):
     """An output cannot be written (folder missing, not writable, would overwrite an input)."""
+
+
+class DatasetError(AudioInputError):
+    """A dataset folder does not have the layout its loader expects; the message names what is missing."""
