@@ -530,3 +530,17 @@ def test_docs_list_the_role_tables():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
     assert "## Dataset loaders" in docs
     assert role_tables_markdown() in docs, "regenerate: python -m mixdown.data.loaders.docs"
+
+
+def test_cli_data_info_summarises_a_dataset_and_names_a_bad_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from mixdown.cli import app
+
+    root = make_cambridge(tmp_path / "mt")
+    out = CliRunner().invoke(app, ["data", "info", "cambridge", str(root)])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "cambridge: 2 songs, 6 tracks, 1 with a mix" in text and "kick 1" in text and "lead_vocal 1" in text
+    bad = CliRunner().invoke(app, ["data", "info", "musdb18", str(tmp_path / "mt")])
+    assert bad.exit_code == 2 and "expected train/ and test/ folders" in " ".join(bad.output.split())
