@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import soundfile
+import numba
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -249,7 +250,9 @@ def collate(batch: list[dict]) -> dict:
 
 
 def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)  # workers are the parallelism; intra-op threads would oversubscribe the cores
+    # workers are the parallelism: torch's intra-op threads and numba's kernel threads would oversubscribe the cores
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
 
 
 def make_loader(dataset: Dataset, batch_size: int, workers: int, shuffle: bool = False) -> DataLoader:
