@@ -292,14 +292,16 @@ def data_synth(
     seconds: float = typer.Option(30.0, "--seconds", help="length of each song"),
     seed: int = typer.Option(0, "--seed", help="same seed, same corpus"),
     midi: list[Path] = typer.Option([], "--midi", help="also draw from this folder of .mid files (repeatable)"),
+    only_midi: bool = typer.Option(False, "--only-midi", help="draw only from the --midi folders"),
 ) -> None:
-    """Render MIDI (music21's scores, generated grooves, your .mid files) to per-instrument dry stems."""
+    """Render MIDI (music21's Bach chorales, generated grooves, your .mid files) to per-instrument dry stems."""
     from mixdown.data.synth.corpus import synth_corpus
 
+    sources = ([] if only_midi else ["music21", "groove"]) + list(midi)
     try:
         with _progress_bar() as bar:
             task = bar.add_task("rendering songs", total=songs)
-            made = synth_corpus(out, songs, seconds, seed, sources=list(midi) or None,
+            made = synth_corpus(out, songs, seconds, seed, sources=sources,
                                 progress=lambda done, total, what: bar.update(task, completed=done, total=total,
                                                                               description=str(what)[:28]))
     except MixdownError as e:
@@ -313,7 +315,8 @@ def data_synth(
 
 @data_app.command("info")
 def data_info(
-    dataset: str = typer.Argument(..., help="musdb18, medleydb, enst_drums, moisesdb, slakh2100, cambridge or synth"),
+    dataset: str = typer.Argument(..., help="musdb18, medleydb, enst_drums, moisesdb, slakh2100, cambridge or synth "
+                                  "(a `mixdown data synth` corpus)"),
     root: Path = typer.Argument(..., help="the dataset's local folder"),
     seed: int = typer.Option(0, "--seed", help="seed of the train/validation/test split"),
 ) -> None:

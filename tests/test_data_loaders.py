@@ -360,7 +360,7 @@ def test_cambridge_partial_copies_name_what_is_missing(tmp_path):
 
 
 def test_registry_lists_every_dataset():
-    assert set(LOADERS) == {"musdb18", "medleydb", "enst_drums", "moisesdb", "slakh2100", "cambridge"}
+    assert set(LOADERS) == {"musdb18", "medleydb", "enst_drums", "moisesdb", "slakh2100", "cambridge", "synth"}
     with pytest.raises(ParameterError, match=r"expected a dataset in .*found 'musdb'"):
         load_dataset("musdb", "/nowhere")
     with pytest.raises(DatasetError, match=r"/nowhere/at/all: expected .*found nothing at this path"):

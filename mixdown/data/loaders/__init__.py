@@ -17,6 +17,7 @@ from mixdown.data.loaders.medleydb import load_medleydb
 from mixdown.data.loaders.moisesdb import load_moisesdb
 from mixdown.data.loaders.musdb18 import load_musdb18
 from mixdown.data.loaders.slakh2100 import load_slakh2100
+from mixdown.data.synth.corpus import load_synth
 from mixdown.errors import ParameterError
 
 __all__ = [
@@ -38,6 +39,7 @@ LOADERS: dict[str, Callable[..., list[Song]]] = {
     "moisesdb": load_moisesdb,
     "slakh2100": load_slakh2100,
     "cambridge": load_cambridge,
+    "synth": load_synth,
 }
 
 
