@@ -74,23 +74,21 @@ def read_yaml(path: Path, expected: str) -> Any:
     """Parse a YAML file with ``yaml.safe_load``; DatasetError naming the file when missing or malformed."""
     import yaml  # only the MedleyDB and Slakh loaders need it
 
-    require_file(path, expected, "restore the file from the dataset archive")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DatasetError(
-            f"{path}: expected {expected}, found YAML that does not parse ({exc}); fix: restore the file"
-        ) from None
+    return _parse(path, expected, "YAML", yaml.safe_load, yaml.YAMLError)
 
 
 def read_json(path: Path, expected: str) -> Any:
     """Parse a JSON file; DatasetError naming the file when missing or malformed."""
+    return _parse(path, expected, "JSON", json.loads, json.JSONDecodeError)
+
+
+def _parse(path: Path, expected: str, kind: str, parse, error: type[Exception]) -> Any:
     require_file(path, expected, "restore the file from the dataset archive")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return parse(path.read_text(encoding="utf-8"))
+    except (error, UnicodeDecodeError) as exc:
         raise DatasetError(
-            f"{path}: expected {expected}, found JSON that does not parse ({exc}); fix: restore the file"
+            f"{path}: expected {expected}, found {kind} that does not parse ({exc}); fix: restore the file"
         ) from None
 
 
