@@ -17,11 +17,11 @@ import functools
 import importlib
 from collections.abc import Callable, Sequence
 
+import numba
 import numpy as np
 import soundfile
-import numba
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from mixdown.console.recipe import Recipe
 from mixdown.data.item import Excerpt, Song
@@ -244,9 +244,12 @@ class RandomMixDataset(Dataset):
 
 
 def collate(batch: list[dict]) -> dict:
-    """Stack tensors along a new batch dimension; keep strings as lists."""
-    return {k: torch.stack([b[k] for b in batch]) if isinstance(batch[0][k], torch.Tensor) else [b[k] for b in batch]
-            for k in batch[0]}
+    """Stack tensors along a new batch dimension; keep strings as lists.
+
+    Tensors go through torch's ``default_collate``, which in a worker stacks straight into shared memory: a plain
+    ``torch.stack`` would be copied there once more when the batch is sent (136 MB per batch of 8 examples)."""
+    return {k: default_collate([b[k] for b in batch]) if isinstance(batch[0][k], torch.Tensor)
+            else [b[k] for b in batch] for k in batch[0]}
 
 
 def _worker_init(worker_id: int) -> None:
