@@ -108,6 +108,49 @@ def test_block_energy_is_the_blockwise_sum_of_squares_of_the_filtered_signal(tor
     assert np.abs(energy.numpy() / expected - 1.0).max() < (1e-4 if torch_path else 1e-6)
 
 
+def test_flat_bands_in_some_rows_are_skipped_exactly():
+    # three mono rows (a pair and an odd row); band peak2 flat in rows 0 and 2, peak3 flat in row 1 only
+    x = _noise(1.0, channels=1, batch=3).double()
+    params = {"peak2_gain_db": torch.tensor([0.0, 6.0, 0.0]), "peak3_gain_db": torch.tensor([-4.0, 0.0, 3.0]),
+              "peak2_freq_hz": torch.tensor([500.0, 800.0, 2000.0]), "low_shelf_gain_db": torch.tensor([2.0, 2.0, 0.0])}
+    y = parametric_eq(x, SR, **params)
+    for b in range(3):
+        alone = parametric_eq(x[b : b + 1], SR, **{k: v[b : b + 1] for k, v in params.items()})
+        assert torch.equal(y[b], alone[0])  # a flat band changes nothing, not even rounding
+        sections = [biquad_section(kind, params.get(f"{band}_freq_hz", torch.tensor([float(f)] * 3))[b : b + 1],
+                                   torch.tensor([q]), params[f"{band}_gain_db"][b : b + 1], SR)
+                    for band, kind, f, _, _, q in EQ_BANDS if f"{band}_gain_db" in params and params[f"{band}_gain_db"][b] != 0]
+        ref = scipy.signal.sosfilt(torch.cat(sections).numpy(), x[b, 0].numpy())
+        assert np.abs(y[b, 0].numpy() - ref).max() < 1e-8
+
+
+@pytest.mark.parametrize("batch,channels", [(1, 1), (3, 1), (1, 2), (3, 2)])
+def test_kernel_streams_exactly_with_odd_and_even_rows(batch, channels):
+    # rows are filtered two by two; an odd last row alone: both must carry their state between blocks
+    x = _noise(0.1, channels=channels, batch=batch).double()
+    sos = _eq_sos()[0][:1].expand(batch, -1, -1).contiguous()
+    whole, _ = sosfilt(x, sos)
+    state, blocks = None, []
+    for start in range(0, x.shape[-1], 65):
+        y, state = sosfilt(x[..., start : start + 65], sos, state)
+        blocks.append(y)
+    assert torch.equal(torch.cat(blocks, -1), whole)
+
+
+def test_identity_sections_are_skipped_only_from_silence():
+    x = _noise(0.2, channels=2, batch=2).double()
+    sos = _eq_sos()[0][:, :3].clone()
+    sos[0, 1] = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])  # identity in batch item 0 only
+    y, zf = sosfilt(x, sos)
+    assert np.abs(y.numpy() - _scipy_reference(x, sos)).max() < 1e-12
+    assert torch.all(zf[0, :, 1] == 0)  # a skipped section's state stays silent
+    state = torch.zeros(2, 2, 3, 2, dtype=torch.float64)
+    state[0, :, 1, 0] = 0.5  # an identity section with a carried state rings out: it must run
+    y2, _ = sosfilt(x, sos, state)
+    assert torch.allclose(y2, torch_sosfilt(x, sos, state)[0], atol=1e-9)
+    assert not torch.allclose(y2[0], y[0], atol=1e-3)
+
+
 def test_block_energy_of_an_odd_number_of_rows():
     x = _noise(1.0, channels=1, batch=3)  # 3 rows: the kernel's last pair holds one row twice
     sos = _eq_sos()[0][:1].expand(3, -1, -1).contiguous()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mixdown.dsp.kernels import small_work_single_thread
-from mixdown.dsp.kernels.biquad import _section
+from mixdown.dsp.kernels.biquad import flush_states, section_step
 
 __all__ = ["block_energy_and_peak", "filtered_segment_energy", "panning_frames", "spectral_descriptors",
            "stereo_sums"]
@@ -296,9 +296,10 @@ def _segment_energy_kernel(x, sos, ends, zi, zf, out):  # pragma: no cover - com
         for k in range(ends.size):
             energy = 0.0
             for n in range(start, ends[k]):
+                flush_states(n, z1, z2)
                 v = np.float64(x[r, n])
                 for s in range(n_sections):
-                    v = _section(sos, z1, z2, s, v)
+                    v = section_step(sos, z1, z2, s, v)
                 energy += v * v
             out[r, k] = energy
             start = ends[k]

@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mixdown.audio.io import audio_info
+from mixdown.audio.io import AudioInfo, audio_info
 from mixdown.audio.session import resample
 from mixdown.data.item import Excerpt, Song
 from mixdown.data.loaders.common import DatasetError
@@ -29,6 +29,7 @@ __all__ = [
     "ACTIVE_SHARE",
     "activity",
     "file_activity",
+    "file_header",
     "random_excerpt",
     "read_span",
 ]
@@ -78,9 +79,29 @@ def file_activity(path: str | Path, frame_ms: float = FRAME_MS, floor_dbfs: floa
         AudioInputError: the file cannot be read (the message names it).
     """
     path = Path(path)
-    audio_info(path)  # the checks and messages of mixdown.audio.io for a missing or unreadable file
+    file_header(path)  # the checks and messages of mixdown.audio.io for a missing or unreadable file
     stat = path.stat()
     return _cached_file_activity(str(path), stat.st_mtime_ns, stat.st_size, frame_ms, floor_dbfs, range_db)
+
+
+def file_header(path: str | Path) -> AudioInfo:
+    """:func:`mixdown.audio.io.audio_info`, cached per file (path, size and modification time): a training run
+    asks for the same headers at every excerpt.
+
+    Raises:
+        AudioInputError: the file is missing or unreadable (the message names it).
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return audio_info(path)  # raises its clear message
+    return _cached_header(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=65536)
+def _cached_header(path: str, mtime_ns: int, size: int) -> AudioInfo:
+    return audio_info(path)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -118,27 +139,31 @@ def _decide(mean_power: np.ndarray, floor_dbfs: float, range_db: float) -> np.nd
     return (level_db > floor_dbfs) & (level_db > level_db.max() - range_db)
 
 
-def read_span(path: str | Path, start_s: float, seconds: float, sample_rate: int) -> np.ndarray:
+def read_span(path: str | Path, start_s: float, seconds: float, sample_rate: int,
+              out: np.ndarray | None = None) -> np.ndarray:
     """``seconds`` of a file from ``start_s``, stereo, at ``sample_rate``; only that span is read.
 
+    Args:
+        out: float32 ``(2, round(seconds * sample_rate))`` zeros to fill in place (saves a copy), or None.
     Returns:
-        float32 ``(2, round(seconds * sample_rate))``: mono copied to both channels; zeros past the file's end;
-        resampled (soxr) when the file's rate differs.
+        float32 ``(2, round(seconds * sample_rate))`` (``out`` when given): mono copied to both channels; zeros
+        past the file's end; resampled (soxr) when the file's rate differs.
     Raises:
         AudioInputError: missing or unreadable file, more than 2 channels.
     """
-    info = audio_info(path)
+    info = file_header(path)
     start = round(start_s * info.sample_rate)
     frames = round(seconds * info.sample_rate)
     with sf.SoundFile(str(path)) as snd:
         snd.seek(min(start, info.frames))
         data = snd.read(frames, dtype="float32", always_2d=True).T  # (channels, <= frames)
-    out = np.zeros((data.shape[0], frames), np.float32)
-    out[:, : data.shape[1]] = data
-    out = resample(out, info.sample_rate, sample_rate)
     n = round(seconds * sample_rate)
-    fitted = np.zeros((2, n), np.float32)
-    fitted[:, : min(n, out.shape[1])] = out[:, :n]  # broadcasts a mono row to both channels
+    fitted = np.zeros((2, n), np.float32) if out is None else out
+    if info.sample_rate != sample_rate:
+        padded = np.zeros((data.shape[0], frames), np.float32)
+        padded[:, : data.shape[1]] = data
+        data = resample(padded, info.sample_rate, sample_rate)
+    fitted[:, : min(n, data.shape[1])] = data[:, :n]  # broadcasts a mono row to both channels
     return fitted
 
 
@@ -208,7 +233,7 @@ def random_excerpt(
     n = round(seconds * sample_rate)
     audio = np.zeros((max_tracks, 2, n), np.float32)
     for row, index in enumerate(keep):
-        audio[row] = read_span(song.tracks[index].path, start_s, seconds, sample_rate)
+        read_span(song.tracks[index].path, start_s, seconds, sample_rate, out=audio[row])
     mask = torch.zeros(max_tracks, dtype=torch.bool)
     mask[: len(keep)] = True
     mix = torch.from_numpy(read_span(song.mix, start_s, seconds, sample_rate)) if song.mix is not None else None
@@ -219,7 +244,7 @@ def random_excerpt(
 
 
 def _duration(path: Path) -> float:
-    info = audio_info(path)
+    info = file_header(path)
     return info.frames / info.sample_rate
 
 

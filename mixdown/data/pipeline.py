@@ -13,6 +13,7 @@ such as :class:`SyntheticSource` (tones and noise per role, for tests and benchm
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 from collections.abc import Callable, Sequence
@@ -226,7 +227,8 @@ class RandomMixDataset(Dataset):
         if hasattr(self.source, "excerpt"):
             return self.source.excerpt(self.seconds, self.sample_rate, rng, self.tracks)
         song = self.source[int(rng.integers(len(self.source)))]
-        return self.excerpt_fn(song, self.seconds, self.sample_rate, rng, self.tracks)
+        # a random mix makes its own mix: the dataset's is not read
+        return self.excerpt_fn(dataclasses.replace(song, mix=None), self.seconds, self.sample_rate, rng, self.tracks)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.length:

@@ -31,6 +31,7 @@ from mixdown.methods.rules.tables import ROLE_RULES
 __all__ = [
     "DRUM_BUS_PROBABILITY",
     "EQ_BANDS_HZ",
+    "EQ_BAND_PROBABILITY",
     "FAMILY_COMPRESSOR",
     "FAMILY_OFFSET_DB",
     "REVERB_RETURN",
@@ -108,6 +109,9 @@ EQ_BANDS_HZ = {"low_shelf": (30.0, 300.0), "peak1": (80.0, 500.0), "peak2": (300
                "peak3": (1500.0, 6000.0), "peak4": (4000.0, 12000.0), "high_shelf": (4000.0, 16000.0)}
 """Log-uniform centre-frequency range per EQ band (after Diff-MST's band split); band gains ~ N(0, 3 dB)."""
 EQ_GAIN_STD_DB = 3.0
+EQ_BAND_PROBABILITY = 0.5
+"""Chance that a band is used; an unused band sits at 0 dB (with its frequency and Q still drawn). Engineers touch
+two or three bands of a track, not six; a flat band also costs nothing to render."""
 
 DRUM_BUS_COMPRESSOR = {"threshold_db": (-20.0, -8.0), "ratio": (2.0, 4.0), "attack_ms": (10.0, 30.0),
                        "release_ms": (100.0, 300.0)}
@@ -157,7 +161,8 @@ def _compressor_step(rng: np.random.Generator, ranges: dict, active: bool, reaso
 def _eq(rng: np.random.Generator, sample_rate: int) -> dict:
     p = {}
     for band, (low, high) in EQ_BANDS_HZ.items():
-        p[f"{band}_gain_db"] = rng.normal(0.0, EQ_GAIN_STD_DB)
+        gain_db = rng.normal(0.0, EQ_GAIN_STD_DB)
+        p[f"{band}_gain_db"] = gain_db if rng.uniform() < EQ_BAND_PROBABILITY else 0.0
         p[f"{band}_freq_hz"] = loguniform(rng, *below_nyquist(low, high, sample_rate))
         p[f"{band}_q"] = loguniform(rng, 0.5, 1.0) if "shelf" in band else loguniform(rng, 0.5, 3.0)
     return {k: in_range("parametric_eq", k, v) for k, v in p.items()}
@@ -202,7 +207,7 @@ def sample_recipe(names: list[str], roles: list[str | None], rng: np.random.Gene
             Step("highpass", {"cutoff_hz": in_range("highpass", "cutoff_hz",
                                                     prior.highpass_hz * loguniform(rng, 0.7, 1.4))},
                  reason=f"random: {role} prior"),
-            Step("parametric_eq", _eq(rng, sample_rate), reason="random: band gains ~ N(0, 3 dB)"),
+            Step("parametric_eq", _eq(rng, sample_rate), reason="random: half the bands used, gains ~ N(0, 3 dB)"),
             _compressor_step(rng, FAMILY_COMPRESSOR[family], rng.uniform() < prior.compress_probability,
                              f"random: {family} compressor ranges"),
             Step("gain", {"gain_db": in_range("gain", "gain_db", rng.normal(prior.fader_db, prior.fader_std_db))},

@@ -152,6 +152,8 @@ def lowpass(x: torch.Tensor, sample_rate: float, cutoff_hz=18000.0, slope_db_per
 
 # --- parametric EQ ---------------------------------------------------------------------------------------------
 
+_IDENTITY_SECTION = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+
 # (band prefix, section kind, default frequency, frequency range, q range, default q)
 EQ_BANDS = (
     ("low_shelf", "low_shelf", 100.0, (20.0, 2000.0), (0.1, 2.0), 0.707),
@@ -180,18 +182,23 @@ def parametric_eq_step(x, sample_rate, state, **params):
     """Streaming :func:`parametric_eq`: ``(y_block, state)``; ``state`` ``(batch, channels, sections, 2)`` or
     ``None``, one section per band in use.
 
-    A band at 0 dB in every batch row, whose gain carries no gradient, is an identity section and is left out
-    of the cascade (an automatic mix uses two or three of the six bands: up to half the filtering saved). The
-    bands in use depend only on the parameters, so a stream with fixed parameters keeps one state shape."""
+    A band at 0 dB, whose gain carries no gradient, is the identity: left out of the cascade when it is flat in
+    every batch row, else made the exact identity section in its flat rows, which the compiled filter skips (an
+    automatic mix uses two or three of the six bands: up to half the filtering saved). The bands in use depend
+    only on the parameters, so a stream with fixed parameters keeps one state shape."""
     check_signal(x, "parametric_eq")
     p = PARAMETRIC_EQ_PARAMS.resolve(x, **params)
     sections = []
     for band, kind, *_ in EQ_BANDS:
         check_below_nyquist("parametric_eq", f"{band}_freq_hz", p[f"{band}_freq_hz"], sample_rate)
         gain_db = p[f"{band}_gain_db"]
-        if not gain_db.requires_grad and not bool(gain_db.ne(0).any()):
+        flat = None if gain_db.requires_grad else gain_db.eq(0)
+        if flat is not None and bool(flat.all()):
             continue
-        sections.append(biquad_section(kind, p[f"{band}_freq_hz"], p[f"{band}_q"], gain_db, sample_rate))
+        section = biquad_section(kind, p[f"{band}_freq_hz"], p[f"{band}_q"], gain_db, sample_rate)
+        if flat is not None and bool(flat.any()):
+            section = torch.where(flat.reshape(-1, 1), _IDENTITY_SECTION.to(section), section)
+        sections.append(section)
     if not sections:  # every band flat: the EQ is the identity
         return x, state
     return sosfilt(x, torch.stack(sections, 1), state)

@@ -1,7 +1,7 @@
-"""The compressor's and expander's inference path as one compiled pass over the samples.
+"""The compressor's and expander's inference path: compiled passes over chunks of samples.
 
-Without gradients, :mod:`mixdown.dsp.dynamics` runs detector, gain computer, ballistics and gain in this single
-kernel instead of some fifteen full-length torch passes and their float32 <-> float64 conversions. Per sample of a
+Without gradients, :mod:`mixdown.dsp.dynamics` runs detector, gain computer, ballistics and gain here instead of
+some fifteen full-length torch passes and their float32 <-> float64 conversions. Per sample of a
 gain row (one per batch item when linked or keyed by a mono side-chain, else one per channel), in float64:
 
     level  = 20 log10 max(|s|, amplitude_floor)            max over the side-chain's channels for a linked row
@@ -15,6 +15,9 @@ The gain computer here duplicates ``mixdown.dsp.dynamics._static_gain`` (and the
 must agree, and ``tests/test_dynamics.py`` checks that this path equals the differentiable one. The ballistics are
 ``envelope._forward_kernel``'s recursion, with the same branch rule. Every per-batch scalar comes in computed by
 the caller in torch.
+
+The logarithm and the exponential run as numpy ufuncs between two compiled passes: numpy's SIMD versions take
+about 1 ns a sample where a compiled loop calling libm takes 4 to 5 (2.2x faster overall).
 """
 
 from __future__ import annotations
@@ -27,19 +30,56 @@ import numpy as np
 __all__ = ["dynamics_forward"]
 
 _DB_TO_LOG = math.log(10.0) / 20.0  # 10^(db/20) = exp(db ln(10)/20), as gain.db_to_amplitude computes it
-# 20 log10(a) as (20 / ln 10) ln(a): glibc's log is faster than its log10; they differ by about an ulp.
+# 20 log10(a) as (20 / ln 10) ln(a): the natural logarithm is the faster one; they differ by about an ulp.
 _LOG_TO_DB = 20.0 / math.log(10.0)
-# Samples per chunk: the logs and exps run in loops of their own, apart from the serial recursion, so that their
-# calls overlap instead of waiting on it (about 1.4x faster than one loop); 8 KiB of scratch stays in L1.
-_CHUNK = 1024
+# Samples per chunk: bounds the float64 scratch (rows x chunk) on long signals; the Python loop over chunks costs
+# microseconds.
+_CHUNK = 1 << 16
 
 
 @numba.njit(parallel=True, cache=True)
+def _detect(source, amplitude_floor, rows, start, level):  # pragma: no cover - compiled
+    """``level[r, j]`` = the detected amplitude (max |s| over the row's sources, at least the floor)."""
+    m = level.shape[1]
+    for r in numba.prange(level.shape[0]):
+        b = r // rows
+        first, last = (0, source.shape[1]) if rows == 1 else (r % rows, r % rows + 1)
+        for j in range(m):
+            amplitude = amplitude_floor
+            for c in range(first, last):
+                amplitude = max(amplitude, abs(np.float64(source[b, c, start + j])))
+            level[r, j] = amplitude
+
+
+@numba.njit(parallel=True, cache=True)
+def _gain(level, sign, threshold, slope, half_knee, curvature, floor_db, shift, offset, alpha_down, alpha_up, rows,
+          g):  # pragma: no cover - compiled
+    """Gain computer and ballistics in place: ``level`` (natural log of the amplitude) becomes the gain in
+    exp's units; ``g`` ``(rows,)`` carries the smoothed gain (dB, relative to ``shift``) across chunks."""
+    for r in numba.prange(level.shape[0]):
+        b = r // rows
+        t, s, h, q, lo = threshold[b], slope[b], half_knee[b], curvature[b], floor_db[b]
+        sh, off, ad, au = shift[b], offset[b], alpha_down[b], alpha_up[b]
+        gain = g[r]
+        for j in range(level.shape[1]):
+            o = sign * (_LOG_TO_DB * level[r, j] - t)
+            if o > h:
+                target = -s * o
+            else:
+                inside = min(max(o, -h), h) + h
+                target = q * (inside * inside)
+            target = max(target, lo) - sh
+            a = ad if target < gain else au
+            gain = a * gain + (1.0 - a) * target
+            level[r, j] = (gain + off) * _DB_TO_LOG
+        g[r] = gain
+
+
 def dynamics_forward(
     x, source, amplitude_floor, sign, threshold, slope, half_knee, curvature, floor_db, shift, offset,
     alpha_down, alpha_up, rows, g0, y, gf,
-):  # pragma: no cover - compiled
-    """Fused detector, gain computer, ballistics and gain (module docstring); fills ``y`` and ``gf``.
+):
+    """Detector, gain computer, ballistics and gain (module docstring); fills ``y`` and ``gf``.
 
     Args:
         x: ``(batch, channels, samples)`` float32 or float64 signal.
@@ -57,36 +97,16 @@ def dynamics_forward(
             shift added back).
     """
     batch, channels, n_samples = x.shape
-    for r in numba.prange(batch * rows):
-        b = r // rows
-        k = r % rows
-        first_in, last_in = (0, source.shape[1]) if rows == 1 else (k, k + 1)
-        first_out, last_out = (0, channels) if rows == 1 else (k, k + 1)
-        t, s, h, q, lo = threshold[b], slope[b], half_knee[b], curvature[b], floor_db[b]
-        sh, off, ad, au = shift[b], offset[b], alpha_down[b], alpha_up[b]
-        g = g0[r]
-        buf = np.empty(_CHUNK)
-        for start in range(0, n_samples, _CHUNK):
-            m = min(_CHUNK, n_samples - start)
-            for j in range(m):  # detector: level in dB
-                amplitude = amplitude_floor
-                for c in range(first_in, last_in):
-                    amplitude = max(amplitude, abs(np.float64(source[b, c, start + j])))
-                buf[j] = _LOG_TO_DB * np.log(amplitude)
-            for j in range(m):  # gain computer and ballistics: buf becomes the gain in exp's units
-                o = sign * (buf[j] - t)
-                if o > h:
-                    target = -s * o
-                else:
-                    inside = min(max(o, -h), h) + h
-                    target = q * (inside * inside)
-                target = max(target, lo) - sh
-                a = ad if target < g else au
-                g = a * g + (1.0 - a) * target
-                buf[j] = (g + off) * _DB_TO_LOG
-            for j in range(m):
-                buf[j] = math.exp(buf[j])
-            for c in range(first_out, last_out):
-                for j in range(m):
-                    y[b, c, start + j] = x[b, c, start + j] * buf[j]
-        gf[r] = g + sh
+    g = g0.astype(np.float64)  # a copy: the carried gain
+    scratch = np.empty((batch * rows, min(_CHUNK, n_samples)))
+    for start in range(0, n_samples, _CHUNK):
+        stop = min(start + _CHUNK, n_samples)
+        level = scratch[:, : stop - start]
+        _detect(source, amplitude_floor, rows, start, level)
+        np.log(level, out=level)
+        _gain(level, sign, threshold, slope, half_knee, curvature, floor_db, shift, offset, alpha_down, alpha_up,
+              rows, g)
+        np.exp(level, out=level)
+        # one gain row for all channels (rows 1) or one per channel: broadcasting covers both
+        np.multiply(x[:, :, start:stop], level.reshape(batch, rows, -1), out=y[:, :, start:stop], casting="unsafe")
+    gf[:] = g + np.repeat(shift, rows)
