@@ -1,14 +1,16 @@
 """Training-data throughput: random-mix examples per second through a DataLoader with workers.
 
-Each example is ``--tracks`` dry stems x ``--seconds`` at 44.1 kHz (from :class:`SyntheticSource`, or with
-``--songs DIR`` from a folder of song folders of audio files at 44.1 kHz), a random console recipe for them and
-its rendered mix (:class:`mixdown.data.pipeline.RandomMixDataset`). A warm-up epoch first (worker start-up,
+Each example is ``--tracks`` dry stems x ``--seconds`` at 44.1 kHz, a random console recipe for them and its
+rendered mix (:class:`mixdown.data.pipeline.RandomMixDataset`). The stems come from :class:`SyntheticSource`
+(tones made on the fly, no data needed), from ``--dataset NAME:ROOT`` through that dataset's loader and its
+silence-aware excerpts (e.g. ``synth:corpus/`` for a ``mixdown data synth`` corpus), or with ``--songs DIR`` from a
+folder of song folders of audio files at 44.1 kHz. A warm-up epoch first (worker start-up,
 numba compilation, the reverb's noise cache), then ``--epochs`` timed epochs over the same persistent workers; the
 median epoch is reported. Prints a table, then as the last line one JSON object with ``examples_per_s``,
 ``workers``, ``tracks``, ``seconds``. Target (issue 5): at least 20 examples per second with 2 workers.
 
 Usage: python benchmarks/data_throughput.py [--workers 2] [--tracks 8] [--seconds 6] [--epochs 3]
-       [--examples 48] [--batch-size 8] [--songs DIR]
+       [--examples 48] [--batch-size 8] [--dataset NAME:ROOT | --songs DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from mixdown.analysis.roles import role_from_name
 from mixdown.data.item import Song, TrackFile
+from mixdown.data.loaders import load_dataset
 from mixdown.data.pipeline import RandomMixDataset, SyntheticSource, make_loader
 
 SAMPLE_RATE = 44100
@@ -56,14 +59,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported")
     ap.add_argument("--examples", type=int, default=48, help="examples per epoch")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--dataset", help="NAME:ROOT, a dataset read by its loader (default: the synthetic source)")
     ap.add_argument("--songs", type=Path, help="a folder of song folders (default: the synthetic source)")
     args = ap.parse_args(argv)
-    source = songs_in(args.songs) if args.songs else SyntheticSource(min_tracks=args.tracks)
+    if args.dataset:
+        name, _, root = args.dataset.partition(":")
+        source, described = load_dataset(name, root), f"the {name} dataset in {root}"
+    elif args.songs:
+        source, described = songs_in(args.songs), f"songs in {args.songs}"
+    else:
+        source, described = SyntheticSource(min_tracks=args.tracks), "the synthetic source"
     dataset = RandomMixDataset(source, tracks=args.tracks, seconds=args.seconds, sample_rate=SAMPLE_RATE,
                                length=args.examples, seed=0)
     loader = make_loader(dataset, args.batch_size, args.workers)
     print(f"random mixes: {args.tracks} tracks x {args.seconds:g} s at {SAMPLE_RATE} Hz from "
-          f"{'songs in ' + str(args.songs) if args.songs else 'the synthetic source'}; {args.workers} workers, "
+          f"{described}; {args.workers} workers, "
           f"batch {args.batch_size}, {args.examples} examples per epoch, {torch.get_num_threads()} torch threads")
     warm = epoch(loader)
     times = [epoch(loader) for _ in range(args.epochs)]
@@ -75,7 +85,7 @@ def main(argv=None) -> dict:
     print(f"  {'median':<28}{median:8.2f} s   {rate:6.1f} examples/s (target >= 20 with 2 workers)")
     result = {"examples_per_s": round(rate, 2), "workers": args.workers, "tracks": args.tracks,
               "seconds": args.seconds, "examples_per_epoch": args.examples, "epoch_s": [round(t, 3) for t in times],
-              "source": str(args.songs) if args.songs else "synthetic"}
+              "source": args.dataset or (str(args.songs) if args.songs else "synthetic")}
     print(json.dumps(result))
     return result
 

@@ -293,6 +293,8 @@ def data_synth(
     seed: int = typer.Option(0, "--seed", help="same seed, same corpus"),
     midi: list[Path] = typer.Option([], "--midi", help="also draw from this folder of .mid files (repeatable)"),
     only_midi: bool = typer.Option(False, "--only-midi", help="draw only from the --midi folders"),
+    audio_format: str = typer.Option("float32", "--format", help="float32 (exact, fastest to train from), wav24, "
+                                     "wav16 or flac"),
 ) -> None:
     """Render MIDI (music21's Bach chorales, generated grooves, your .mid files) to per-instrument dry stems."""
     from mixdown.data.synth.corpus import synth_corpus
@@ -301,7 +303,7 @@ def data_synth(
     try:
         with _progress_bar() as bar:
             task = bar.add_task("rendering songs", total=songs)
-            made = synth_corpus(out, songs, seconds, seed, sources=sources,
+            made = synth_corpus(out, songs, seconds, seed, sources=sources, audio_format=audio_format,
                                 progress=lambda done, total, what: bar.update(task, completed=done, total=total,
                                                                               description=str(what)[:28]))
     except MixdownError as e:

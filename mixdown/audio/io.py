@@ -281,6 +281,8 @@ class AudioWriter:
         try:
             self.handle = open(self.tmp, "r+b")
             self.snd = sf.SoundFile(self.handle, "w", self.sample_rate, self.channels, self.subtype, format=self.container)
+            if self.subtype == "FLOAT":
+                _drop_peak_chunk(self.snd)
         except BaseException as exc:
             _remove_quietly(self.tmp)
             raise self._failed(exc) from exc
@@ -321,6 +323,15 @@ class AudioWriter:
             f"{self.path}: expected to write the file, found an error while writing ({exc}); the previous file, "
             "if any, is unchanged; fix: check free disk space and permissions"
         )
+
+
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command number (sndfile.h)
+
+
+def _drop_peak_chunk(snd: sf.SoundFile) -> None:
+    """Write no PEAK chunk: libsndfile stamps it with the time of writing, so the same float audio would give
+    different bytes on every run."""
+    sf._snd.sf_command(snd._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)  # SF_FALSE: datasize 0
 
 
 def _check_format(path: Path, format: str) -> tuple[str, str, int | None, tuple[str, ...]]:

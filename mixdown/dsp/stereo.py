@@ -59,13 +59,13 @@ def pan(x: torch.Tensor, sample_rate: float, pan=0.0, pan_law="-3dB") -> torch.T
     check_signal(x, "pan", channels=(1, 2))
     p = PAN_PARAMS.resolve(x, pan=pan, pan_law=pan_law)
     left, right = pan_gains(p["pan"], p["pan_law"])
-    if x.shape[1] == 1:
-        return torch.cat([x * left[:, None, None], x * right[:, None, None]], 1)
-    centre = (math.cos(math.pi / 4)) ** PAN_LAWS[p["pan_law"]]
-    one = torch.ones_like(left)
-    left = torch.where(p["pan"] > 0, left / centre, one)
-    right = torch.where(p["pan"] < 0, right / centre, one)
-    return torch.stack([x[:, 0] * left[:, None], x[:, 1] * right[:, None]], 1)
+    if x.shape[1] == 2:
+        centre = (math.cos(math.pi / 4)) ** PAN_LAWS[p["pan_law"]]
+        one = torch.ones_like(left)
+        left = torch.where(p["pan"] > 0, left / centre, one)
+        right = torch.where(p["pan"] < 0, right / centre, one)
+    # one broadcast multiply: a mono input spreads to both channels, a stereo one scales each
+    return x * torch.stack([left, right], 1)[:, :, None].to(x.dtype)
 
 
 def widener(x: torch.Tensor, sample_rate: float, width=1.0) -> torch.Tensor:

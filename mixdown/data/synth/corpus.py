@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixdown.audio.io import write_audio
+from mixdown.audio.io import WRITE_FORMATS, write_audio
 from mixdown.data.item import Song, TrackFile
 from mixdown.data.synth import midi as m
 from mixdown.data.synth.gm import (
@@ -75,7 +75,7 @@ def synth_corpus(out_dir: str | os.PathLike, songs: int, seconds: float = 30.0, 
                  sources: Sequence[str | os.PathLike] = ("music21", "groove"), *,
                  soundfonts: Sequence[str | os.PathLike] | None = None, sample_rate: int = 44100,
                  split_drums: bool = True, jobs: int = 2, fluidsynth: str | os.PathLike = "fluidsynth",
-                 progress: Progress | None = None) -> list[Song]:
+                 audio_format: str = "float32", progress: Progress | None = None) -> list[Song]:
     """Render ``songs`` synthetic multitrack songs of ``seconds`` each into ``out_dir``.
 
     Args:
@@ -89,6 +89,9 @@ def synth_corpus(out_dir: str | os.PathLike, songs: int, seconds: float = 30.0, 
         split_drums: True writes kit pieces (kick, snare, hihat, toms, overheads_room, percussion); False one
             ``drum_kit`` stem.
         jobs: fluidsynth processes at once (one per stem).
+        audio_format: a :data:`mixdown.audio.io.WRITE_FORMATS` name. The default 32-bit float WAV keeps the
+            renders exactly and is what training reads fastest: a 6 s stereo excerpt takes 0.27 ms to read,
+            against 1.7 ms from 24-bit PCM ("wav24", a quarter smaller on disk) and 0.8 ms from "wav16".
         progress: ``progress(done, total, stage)`` after each song; stage is the song id.
     Returns:
         the songs written, as :class:`Song` items (``dataset="synth"``).
@@ -98,6 +101,9 @@ def synth_corpus(out_dir: str | os.PathLike, songs: int, seconds: float = 30.0, 
     if not isinstance(songs, int) or songs < 1 or not seconds > 0 or jobs < 1:
         raise ParameterError(f"synth_corpus: expected songs >= 1, seconds > 0, jobs >= 1, found {songs}, {seconds}, "
                              f"{jobs}")
+    if audio_format not in WRITE_FORMATS:
+        raise ParameterError(f"synth_corpus: expected audio_format one of {sorted(WRITE_FORMATS)}, found "
+                             f"{audio_format!r}")
     exe = find_fluidsynth(fluidsynth)
     fonts = [check_soundfont(f) for f in soundfonts] if soundfonts is not None else installed_soundfonts()
     srcs = check_sources(sources)
@@ -108,7 +114,7 @@ def synth_corpus(out_dir: str | os.PathLike, songs: int, seconds: float = 30.0, 
         for index in range(songs):
             rng = np.random.default_rng([seed, index])
             made.append(_song(root, Path(scratch), index, rng, srcs[index % len(srcs)], fonts, seconds, seed,
-                              sample_rate, split_drums, exe, pool))
+                              sample_rate, split_drums, exe, pool, audio_format))
             if progress:
                 progress(index + 1, songs, made[-1].song)
     index_doc = {"dataset": DATASET, "seed": seed, "seconds": seconds, "sample_rate": sample_rate,
@@ -189,15 +195,18 @@ def _describe(stem: _Stem) -> dict:
             "velocity_scale": round(stem.velocity_scale, 4)}
 
 
-def _write(path: Path, audio: np.ndarray, sample_rate: int) -> dict:
-    """Write a render scaled to peak at most ``PEAK_CEILING_DBFS``; what was measured and done, for metadata."""
+def _write(folder: Path, name: str, audio: np.ndarray, sample_rate: int, audio_format: str) -> dict:
+    """Write a render scaled to peak at most ``PEAK_CEILING_DBFS`` as ``folder/name.wav`` (``.flac``); what was
+    measured and done, for metadata."""
     peak_db, scale_db = _level(audio)
-    report = write_audio(path, audio * 10 ** (scale_db / 20), sample_rate)
-    return {"peak_dbfs": round(peak_db + scale_db, 2), "render_peak_dbfs": round(peak_db, 2),
+    path = folder / f"{name}{WRITE_FORMATS[audio_format][3][0]}"
+    report = write_audio(path, audio * 10 ** (scale_db / 20), sample_rate, format=audio_format)
+    return {"file": path.name, "peak_dbfs": round(peak_db + scale_db, 2), "render_peak_dbfs": round(peak_db, 2),
             "scaled_db": round(scale_db, 2), "clipped_samples": report.clipped_samples}
 
 
-def _song(root, scratch, index, rng, source, fonts, seconds, seed, sample_rate, split_drums, exe, pool) -> Song:
+def _song(root, scratch, index, rng, source, fonts, seconds, seed, sample_rate, split_drums, exe, pool,
+          audio_format) -> Song:
     perf, info = pick(source, rng, seconds)
     font = fonts[int(rng.integers(len(fonts)))]
     stems, whole, mix, settings = _arrange(perf, info, rng, seconds, split_drums)
@@ -222,12 +231,11 @@ def _song(root, scratch, index, rng, source, fonts, seconds, seed, sample_rate, 
         if _level(audio)[0] < SILENT_DBFS:
             skipped.append({**entry, "peak_dbfs": round(_level(audio)[0], 2)})
             continue
-        entry.update(_write(folder / f"{stem.name}.wav", audio, sample_rate))
+        entry.update(_write(folder, stem.name, audio, sample_rate, audio_format))
         if perf.mix:
             entry["composer_mix"] = composer_mix(perf.mix, stem.source_channel)
         instruments.append(entry)
-    mix_info = None if mix_job is None else {"file": "mix.wav",
-                                             **_write(folder / "mix.wav", mix_job.result(), sample_rate)}
+    mix_info = None if mix_job is None else _write(folder, "mix", mix_job.result(), sample_rate, audio_format)
     meta = {
         "song": song_id, "dataset": DATASET, "source": info, "licence": info["licence"], "seed": seed,
         "index": index, "seconds": seconds, "sample_rate": sample_rate, "soundfont": font.name, **settings,
@@ -245,7 +253,7 @@ def _level(audio: np.ndarray) -> tuple[float, float]:
 
 
 def _as_song(folder: Path, meta: dict) -> Song:
-    tracks = [TrackFile(i["stem"], folder / f"{i['stem']}.wav", i["role"], i["instrument"])
+    tracks = [TrackFile(i["stem"], folder / i.get("file", f"{i['stem']}.wav"), i["role"], i["instrument"])
               for i in meta["instruments"]]
     artist = meta["source"]["name"].split("/")[0] if meta["source"]["kind"] == "music21" else meta["source"]["kind"]
     mix = folder / meta["mix"]["file"] if meta.get("mix") else None
