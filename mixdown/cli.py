@@ -321,6 +321,8 @@ def data_info(
                                   "(a `mixdown data synth` corpus)"),
     root: Path = typer.Argument(..., help="the dataset's local folder"),
     seed: int = typer.Option(0, "--seed", help="seed of the train/validation/test split"),
+    check: bool = typer.Option(False, "--check", help="read every track: silent, clipping, role vs instrument"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="with --check: the totals as JSON ('-': stdout)"),
 ) -> None:
     """Load a local dataset copy and summarise it: songs, tracks per role, a reproducible split by song/artist."""
     from mixdown.data.loaders import load_dataset
@@ -339,6 +341,38 @@ def data_info(
               highlight=False)
     out.print("split (seed {}): ".format(seed) + ", ".join(f"{name} {len(part)}" for name, part in split.items()),
               highlight=False)
+    if check:
+        _check_dataset(songs, json_path)
+
+
+def _check_dataset(songs, json_path: Optional[Path]) -> None:
+    """``data info --check``: read every track and print (or write) what :func:`check_songs` found."""
+    from mixdown.data.check import SILENT_PEAK_DBFS, check_songs
+
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("reading tracks", total=sum(len(s.tracks) for s in songs))
+            result = check_songs(songs, progress=lambda done, total: bar.update(task, completed=done))
+    except MixdownError as e:
+        _fail(e)
+    summary = result.summary()
+    if _write_json(summary, json_path):
+        return
+    out = _stdout()
+    peaks, shares = summary["peak_dbfs"], summary["active_share"]
+    out.print(f"checked {summary['tracks']} tracks: {summary['silent']} silent (peak <= {SILENT_PEAK_DBFS:g} dBFS), "
+              f"{summary['clipping']} with clipped samples, {summary['role_mismatches']} of "
+              f"{summary['role_checked']} with a role other than their instrument's", highlight=False)
+    if peaks:
+        out.print(f"peaks {peaks['min']:.1f} .. {peaks['max']:.1f} dBFS (median {peaks['median']:.1f}); playing "
+                  f"share of 100 ms frames: median {shares['median']:.2f}, lowest {shares['min']:.2f}", highlight=False)
+    for t in (result.silent + result.clipping + result.role_mismatches)[:10]:
+        out.print(f"  {t.song}/{t.track}: peak {t.peak_dbfs:.1f} dBFS, {t.clipped} clipped, role matches "
+                  f"{t.role_matches}", highlight=False)
+    if summary["instruments"]:
+        top = list(summary["instruments"].items())[:12]
+        out.print(f"{len(summary['instruments'])} instruments, most common: "
+                  + ", ".join(f"{name} {count}" for name, count in top), highlight=False)
 
 
 def _role_counts(songs) -> dict[str, int]:

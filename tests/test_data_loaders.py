@@ -407,6 +407,17 @@ def test_splits_of_single_songs_hit_the_fractions_exactly():
         split_songs(songs + [songs[1]])
 
 
+def test_a_datasets_own_split_group_outranks_the_artist():
+    # a synthetic corpus: one composer for every chorale, but each score (rendered several times) is the unit
+    songs = [Song("synth", f"c{i}", [], artist="bach", metadata={"split_group": f"music21:bwv{i % 20}"})
+             for i in range(60)]
+    parts = split_songs(songs, seed=0)
+    assert [len(parts[k]) for k in ("train", "validation", "test")] == [48, 6, 6]  # not all 60 in train
+    scores = {k: {s.metadata["split_group"] for s in part} for k, part in parts.items()}
+    assert not scores["train"] & scores["validation"] and not scores["train"] & scores["test"]
+    assert not scores["validation"] & scores["test"]
+
+
 def test_official_splits_are_kept(tmp_path):
     musdb = load_musdb18(make_musdb_wav(tmp_path / "musdb"))
     slakh = load_slakh2100(make_slakh(tmp_path / "slakh"))
@@ -544,3 +555,25 @@ def test_cli_data_info_summarises_a_dataset_and_names_a_bad_folder(tmp_path):
     assert "cambridge: 2 songs, 6 tracks, 1 with a mix" in text and "kick 1" in text and "lead_vocal 1" in text
     bad = CliRunner().invoke(app, ["data", "info", "musdb18", str(tmp_path / "mt")])
     assert bad.exit_code == 2 and "expected train/ and test/ folders" in " ".join(bad.output.split())
+
+
+# --- checking a dataset -----------------------------------------------------------------------------------------
+
+def test_check_finds_silent_clipping_and_mislabelled_tracks(tmp_path):
+    from mixdown.data.check import check_songs
+
+    tracks = [TrackFile("bass", tone(tmp_path / "bass.wav", 110.0), "bass", "Electric Bass (finger)"),
+              TrackFile("keys", tone(tmp_path / "keys.wav", 440.0, amplitude=1e-4), "piano_keys", "Electric Piano 1"),
+              TrackFile("lead", tone(tmp_path / "lead.wav", 880.0, amplitude=1.0), "strings", "Violin")]
+    meta = {"instruments": [{"stem": "bass", "program": 33}, {"stem": "keys", "program": 4},
+                            {"stem": "lead", "program": 81}]}  # 81 is a synth lead, not strings
+    result = check_songs([Song("synth", "s0", tracks, metadata=meta)])
+    by_name = {t.track: t for t in result.tracks}
+    assert by_name["bass"].peak_dbfs == pytest.approx(20 * np.log10(0.3), abs=0.01) and by_name["bass"].clipped == 0
+    assert [t.track for t in result.silent] == ["keys"]  # -80 dBFS peak
+    assert [t.track for t in result.clipping] == ["lead"] and by_name["lead"].clipped >= 40  # the sine's crests at 16-bit full scale
+    assert [t.track for t in result.role_mismatches] == ["lead"] and by_name["bass"].role_matches
+    summary = result.summary()
+    assert (summary["tracks"], summary["silent"], summary["clipping"], summary["role_mismatches"]) == (3, 1, 1, 1)
+    assert summary["roles"] == {"bass": 1, "piano_keys": 1, "strings": 1} and summary["instruments"]["Violin"] == 1
+    assert by_name["bass"].active_share == 1.0

@@ -2,7 +2,7 @@
 
 Songs are grouped before they are split: all songs of one artist form one group (artists compared case- and
 space-insensitively, across datasets, since MUSDB18 and MedleyDB share songs), a song without an artist is a group
-of its own. Groups are shuffled with the seed and dealt one by one to the split furthest below its target count,
+of its own, and a dataset may name its own unit instead (``metadata["split_group"]``). Groups are shuffled with the seed and dealt one by one to the split furthest below its target count,
 so the fractions hold to within the size of one group.
 """
 
@@ -24,7 +24,12 @@ OFFICIAL_SPLITS = {"train": "train", "validation": "validation", "test": "test",
 
 
 def group_key(song: Song) -> str:
-    """What keeps songs together: ``"artist:<name>"`` when the artist is known, else ``"song:<dataset>/<id>"``."""
+    """What keeps songs together: the dataset's own unit when it names one (``Song.metadata["split_group"]``:
+    the synthetic corpus names the score a song was rendered from, as all its chorales share one composer), else
+    ``"artist:<name>"`` when the artist is known, else ``"song:<dataset>/<id>"``."""
+    group = song.metadata.get("split_group")
+    if group:
+        return f"group:{song.dataset}/{group}"
     if song.artist and song.artist.strip():
         return "artist:" + " ".join(song.artist.casefold().split())
     return f"song:{song.dataset}/{song.song}"

@@ -255,9 +255,12 @@ def _level(audio: np.ndarray) -> tuple[float, float]:
 def _as_song(folder: Path, meta: dict) -> Song:
     tracks = [TrackFile(i["stem"], folder / i.get("file", f"{i['stem']}.wav"), i["role"], i["instrument"])
               for i in meta["instruments"]]
-    artist = meta["source"]["name"].split("/")[0] if meta["source"]["kind"] == "music21" else meta["source"]["kind"]
+    source = meta["source"]
+    artist = source["name"].split("/")[0] if source["kind"] == "music21" else source["kind"]
     mix = folder / meta["mix"]["file"] if meta.get("mix") else None
-    return Song(DATASET, meta["song"], tracks, artist=artist, mix=mix, metadata=meta)
+    # songs rendered from one score (a chorale, a user's MIDI file) stay on one side of a split; grooves are unique
+    group = None if source["kind"] == "groove" else f"{source['kind']}:{source['name']}"
+    return Song(DATASET, meta["song"], tracks, artist=artist, mix=mix, metadata={**meta, "split_group": group})
 
 
 def load_synth(root: str | os.PathLike) -> list[Song]:
