@@ -291,19 +291,20 @@ def data_synth(
     songs: int = typer.Option(10, "--songs", help="how many songs"),
     seconds: float = typer.Option(30.0, "--seconds", help="length of each song"),
     seed: int = typer.Option(0, "--seed", help="same seed, same corpus"),
-    midi: list[Path] = typer.Option([], "--midi", help="also draw from this folder of .mid files (repeatable)"),
-    only_midi: bool = typer.Option(False, "--only-midi", help="draw only from the --midi folders"),
+    source: list[str] = typer.Option(["music21", "groove"], "--source",
+                                     help="music21 (Bach chorales), groove (generated band), openmsx (Debian "
+                                          "openttd-openmsx, GPL) or a folder of .mid files; repeatable; song i "
+                                          "uses source i mod count"),
     audio_format: str = typer.Option("float32", "--format", help="float32 (exact, fastest to train from), wav24, "
                                      "wav16 or flac"),
 ) -> None:
     """Render MIDI (music21's Bach chorales, generated grooves, your .mid files) to per-instrument dry stems."""
     from mixdown.data.synth.corpus import synth_corpus
 
-    sources = ([] if only_midi else ["music21", "groove"]) + list(midi)
     try:
         with _progress_bar() as bar:
             task = bar.add_task("rendering songs", total=songs)
-            made = synth_corpus(out, songs, seconds, seed, sources=sources, audio_format=audio_format,
+            made = synth_corpus(out, songs, seconds, seed, sources=source, audio_format=audio_format,
                                 progress=lambda done, total, what: bar.update(task, completed=done, total=total,
                                                                               description=str(what)[:28]))
     except MixdownError as e:

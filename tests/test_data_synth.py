@@ -147,3 +147,16 @@ def test_corpus_in_another_format_reads_back(tmp_path):
     assert [t.path for t in load_synth(tmp_path / "flac")[0].tracks] == [t.path for t in song.tracks]
     with pytest.raises(ParameterError, match="audio_format"):
         synth_corpus(tmp_path / "x", 1, 2.0, soundfonts=[TIM], audio_format="mp3")
+
+
+def test_openmsx_source_reads_the_debian_songs_or_names_the_package(monkeypatch, tmp_path):
+    from mixdown.data.synth import sources
+
+    if sources.OPENMSX_FOLDER.is_dir():
+        assert sources.check_sources(["openmsx"]) == ["openmsx"]
+        perf, info = sources.pick("openmsx", np.random.default_rng(0), 10.0)
+        assert info["kind"] == "openmsx" and "GPL" in info["licence"] and len(perf.parts) >= 3
+        assert perf.mix  # the songs set CC7/CC10: each gets a composer mix
+    monkeypatch.setattr(sources, "OPENMSX_FOLDER", tmp_path / "missing")
+    with pytest.raises(ParameterError, match="apt-get install openttd-openmsx"):
+        sources.check_sources(["openmsx"])
