@@ -51,7 +51,7 @@ STEMS = ("mixture", "drums", "bass", "other", "vocals")
 
 
 def make_musdb_wav(root: Path) -> Path:
-    for split, name in [("train", "A - One"), ("train", "B - Two"), ("test", "C - Three")]:
+    for split, name in [("train", "A - One"), ("train", "Leaf - Summerghost"), ("test", "C - Three")]:
         for i, stem in enumerate(STEMS):
             tone(root / split / name / f"{stem}.wav", 200 + 100 * i)
     return root
@@ -59,9 +59,9 @@ def make_musdb_wav(root: Path) -> Path:
 
 def test_musdb18_wav_layout(tmp_path):
     songs = load_musdb18(make_musdb_wav(tmp_path / "musdb"))
-    assert [s.song for s in songs] == ["A - One", "B - Two", "C - Three"]
-    assert [s.artist for s in songs] == ["A", "B", "C"]
-    assert [s.metadata["split"] for s in songs] == ["train", "train", "test"]
+    assert [s.song for s in songs] == ["A - One", "Leaf - Summerghost", "C - Three"]
+    assert [s.artist for s in songs] == ["A", "Leaf", "C"]
+    assert [s.metadata["split"] for s in songs] == ["train", "validation", "test"]  # the official 14 held out
     assert [t.name for t in songs[0].tracks] == ["drums", "bass", "other", "vocals"]
     assert [t.role for t in songs[0].tracks] == ["drum_kit", "bass", "other", "lead_vocal"]
     assert songs[2].mix == tmp_path / "musdb" / "test" / "C - Three" / "mixture.wav"
@@ -71,8 +71,8 @@ def test_musdb18_partial_copies_name_what_is_missing(tmp_path):
     with pytest.raises(DatasetError, match=r"expected train/ and test/ folders.*found neither; fix"):
         load_musdb18(tmp_path)
     root = make_musdb_wav(tmp_path / "musdb")
-    (root / "train" / "B - Two" / "vocals.wav").unlink()
-    with pytest.raises(DatasetError, match=r"B - Two: expected mixture.wav.*found vocals.wav missing"):
+    (root / "train" / "Leaf - Summerghost" / "vocals.wav").unlink()
+    with pytest.raises(DatasetError, match=r"Leaf - Summerghost: expected mixture.wav.*found vocals.wav missing"):
         load_musdb18(root)
     (tmp_path / "empty" / "test").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"test: expected song folders or .stem.mp4 files, found none"):
@@ -424,8 +424,8 @@ def test_official_splits_are_kept(tmp_path):
     extra = [Song("cambridge", "x", [], artist="A"), Song("cambridge", "y", [], artist="Z")]
     parts = split_songs(musdb + slakh + extra, seed=0, official=True)
     names = {k: [s.song for s in v] for k, v in parts.items()}
-    assert {"A - One", "B - Two", "Track00001", "Track00002", "x"} <= set(names["train"])  # x: artist A is in train
-    assert "Track01501" in names["validation"]
+    assert {"A - One", "Track00001", "Track00002", "x"} <= set(names["train"])  # x: artist A is in train
+    assert {"Track01501", "Leaf - Summerghost"} <= set(names["validation"])
     assert {"C - Three", "Track01876"} <= set(names["test"])
     assert all("Track02099" not in v for v in names.values())  # Slakh's omitted tracks are left out
     assert sum(len(v) for v in names.values()) == len(musdb) + len(slakh) + len(extra) - 1

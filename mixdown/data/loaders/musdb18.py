@@ -22,11 +22,20 @@ from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, require_dir, split_artist, subfolders
 from mixdown.export.files import atomic_path
 
-__all__ = ["load_musdb18", "MUSDB_STEMS", "MUSDB_ROLES", "SPLITS"]
+__all__ = ["load_musdb18", "MUSDB_STEMS", "MUSDB_ROLES", "SPLITS", "VALIDATION_SONGS"]
 
 SPLITS = ("train", "test")
 MUSDB_STEMS = ("mixture", "drums", "bass", "other", "vocals")  # also the stream order of a .stem.mp4
 MUSDB_ROLES = {"drums": "drum_kit", "bass": "bass", "other": "other", "vocals": "lead_vocal"}
+# The official validation songs: 14 of the train folder, as the musdb package (sigsep) and the challenges using
+# MUSDB18 hold them out.
+VALIDATION_SONGS = frozenset({
+    "Actions - One Minute Smile", "Alexander Ross - Goodbye Bolero", "ANiMAL - Rockshow",
+    "Clara Berry And Wooldog - Waltz For My Victims", "Fergessen - Nos Palpitants", "James May - On The Line",
+    "Johnny Lokke - Promises & Lies", "Leaf - Summerghost", "Meaxic - Take A Step",
+    "Patrick Talbot - A Reason To Leave", "Skelpolu - Human Mistakes", "Traffic Experiment - Sirens",
+    "Triviul - Angelsaint", "Young Griffo - Pennies",
+})
 _LAYOUT = ("train/ and test/ folders of songs (<song>/{mixture,drums,bass,other,vocals}.wav or "
            "<song>.stem.mp4)")
 
@@ -40,7 +49,8 @@ def load_musdb18(root: str | Path, cache_dir: str | Path | None = None) -> list[
             after ``root``, so a second load reuses it.
     Returns:
         Songs with ``song`` = folder (or file) name, ``artist`` = the text before `` - ``, tracks drums, bass,
-        other, vocals (roles ``MUSDB_ROLES``), ``mix`` = mixture, ``metadata["split"]`` = ``"train"``/``"test"``.
+        other, vocals (roles ``MUSDB_ROLES``), ``mix`` = mixture, ``metadata["split"]`` = ``"train"``,
+        ``"validation"`` (the official 14 of :data:`VALIDATION_SONGS`, found in the train folder) or ``"test"``.
     Raises:
         DatasetError: neither split folder; an empty split folder; a song folder missing a stem file;
             ``.stem.mp4`` files without ffmpeg on PATH, or that ffmpeg cannot split into 5 streams.
@@ -70,7 +80,8 @@ def load_musdb18(root: str | Path, cache_dir: str | Path | None = None) -> list[
             songs.append(Song(
                 dataset="musdb18", song=name, artist=artist, mix=files["mixture"],
                 tracks=[TrackFile(stem, files[stem], MUSDB_ROLES[stem], stem) for stem in MUSDB_STEMS[1:]],
-                metadata={"split": split, "title": title, "source": "stem.mp4" if is_mp4 else "wav"},
+                metadata={"split": "validation" if split == "train" and name in VALIDATION_SONGS else split,
+                          "title": title, "source": "stem.mp4" if is_mp4 else "wav"},
             ))
     return songs
 
