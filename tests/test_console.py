@@ -9,6 +9,7 @@ import torch
 
 import mixdown.dsp  # noqa: F401
 from mixdown.console import Console, Recipe, render
+from mixdown.console.recipe import Send, Step
 from mixdown.dsp.filters import highpass, lowpass, parametric_eq
 from mixdown.dsp.gain import gain
 from mixdown.dsp.registry import PROCESSORS
@@ -169,6 +170,33 @@ def test_gradients_reach_every_console_parameter_and_match_finite_differences():
         down = console.render(tracks).square().mean()
         bus_threshold += 1e-4
     assert analytic == pytest.approx(((up - down) / 2e-4).item(), rel=1e-3, abs=1e-9)
+
+
+def test_set_parameters_renders_like_the_recipe_with_those_values_and_passes_gradients():
+    # tracks a and b are mono, c stereo: two groups, so values must land on the right members
+    tracks = _tracks(3, samples=3000)
+    recipe = _simple_recipe()
+    recipe.tracks[2].chain = [Step("gain", {"gain_db": 0.0}), Step("parametric_eq", {}), Step("pan", {})]
+    recipe.tracks[2].sends = [Send("fx", -6.0)]
+    console = Console(recipe, SR, [t.shape[0] for t in tracks], dtype=torch.float64)
+    gains = torch.tensor([-6.0, 3.0, -1.0], dtype=torch.float64, requires_grad=True)
+    peaks = torch.tensor([2.0, -4.0, 5.0], dtype=torch.float64)
+    console.set_parameters("tracks", {(0, "gain_db"): gains, (1, "peak1_gain_db"): peaks})
+    sends = torch.tensor([[-10.0, -30.0, -6.0]], dtype=torch.float64, requires_grad=True)
+    console.set_send_levels("tracks", sends)
+    mix = console.render(tracks)
+    expected = Recipe.from_dict(json.loads(recipe.to_json()))
+    for strip, g, p, level in zip(expected.tracks, gains.tolist(), peaks.tolist(), sends[0].tolist()):
+        strip.chain[0].params["gain_db"] = g
+        strip.chain[1].params["peak1_gain_db"] = p
+        strip.sends = [Send("fx", level)]
+    assert torch.allclose(mix, render(tracks, expected, SR, dtype=torch.float64), atol=1e-12)
+    mix.square().mean().backward()
+    assert gains.grad.abs().min() > 0 and sends.grad.abs().min() > 0
+    with pytest.raises(RecipeError, match="expected \\(3,\\) values"):
+        console.set_parameters("tracks", {(0, "gain_db"): torch.zeros(2)})
+    with pytest.raises(RecipeError, match="'ratio'"):
+        console.set_parameters("tracks", {(0, "ratio"): torch.zeros(3)})
 
 
 def test_recipe_round_trips_through_json(tmp_path):

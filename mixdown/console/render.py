@@ -170,6 +170,37 @@ class Console:
             if g.send_db is not None and g.send_db.numel():
                 yield g.send_db
 
+    def set_parameters(self, kind: str, values: Mapping[tuple[int, str], torch.Tensor]) -> None:
+        """Replace strip parameters by tensors, e.g. a network's predictions (gradients flow through them).
+
+        Args:
+            kind: ``"tracks"``, ``"buses"`` or ``"returns"``.
+            values: ``{(k, name): (strips,) tensor}``: parameter ``name`` of each strip's ``k``-th active step, in
+                recipe order of that kind's strips (physical units; muted tracks' entries are ignored). Every
+                strip of the kind must have such a step.
+        Raises:
+            RecipeError: a strip without step ``k`` or a step without numeric parameter ``name``, or a tensor of
+                the wrong length.
+        """
+        groups = {"tracks": self.track_groups, "buses": self.bus_groups, "returns": self.return_groups}[kind]
+        count = len({"tracks": self.recipe.tracks, "buses": self.recipe.buses, "returns": self.recipe.returns}[kind])
+        for (k, name), value in values.items():
+            if value.shape != (count,):
+                raise RecipeError(f"{kind}: expected ({count},) values for step {k} {name!r}, found "
+                                  f"{tuple(value.shape)}")
+            for g in groups:
+                if k >= len(g.steps) or name not in g.steps[k].numeric:
+                    raise RecipeError(f"{kind}: expected step {k} with a numeric {name!r} on every strip, found "
+                                      f"strips {g.members} without it")
+                g.steps[k].numeric[name] = value.to(self.dtype)[g.index]
+
+    def set_send_levels(self, kind: str, levels_db: torch.Tensor) -> None:
+        """Replace send levels by a tensor ``(returns, strips)`` in dB (-inf: no send), strips of ``kind``
+        (``"tracks"`` or ``"buses"``) in recipe order; gradients flow through it."""
+        groups = {"tracks": self.track_groups, "buses": self.bus_groups}[kind]
+        for g in groups:
+            g.send_db = levels_db.to(self.dtype)[:, g.index]
+
     # --- rendering ----------------------------------------------------------------------------------------------
 
     def _run_group(self, g: _Group, x: torch.Tensor, key, state: dict, new_state: dict) -> torch.Tensor:
