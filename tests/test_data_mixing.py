@@ -78,6 +78,15 @@ def test_sampled_parameters_inside_their_tables_over_200_draws():
     assert bad == []
     # kick centred (prior N(0, 0.05)), guitars spread (U(-0.8, 0.8): std 0.46)
     assert np.std(pans["kick"]) < 0.1 and np.std(pans["electric_guitar"]) > 0.3
+    # about half the EQ bands in use; a drums bus about half the time, never with probability 0
+    eq = [s.chain[2].params for _ in range(50) for s in sample_recipe(NAMES, ROLES, rng).tracks]
+    used = np.mean([p[f"{band}_gain_db"] != 0 for p in eq for band in ("low_shelf", "peak2", "high_shelf")])
+    assert 0.4 < used < 0.6
+    drum_roles = ["kick", "snare", "bass"]
+    buses = [bool(sample_recipe(["k", "s", "b"], drum_roles, rng).buses) for _ in range(200)]
+    assert 0.35 < np.mean(buses) < 0.65
+    assert not any(sample_recipe(["k", "s", "b"], drum_roles, rng, drum_bus_probability=0.0).buses
+                   for _ in range(50))
 
 
 def test_priors_cover_every_role_and_unknown_role_is_refused():

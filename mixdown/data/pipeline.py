@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from mixdown.console.recipe import Recipe
 from mixdown.data.item import Excerpt, Song
-from mixdown.data.random_mix import render_random_mix
+from mixdown.data.random_mix import DRUM_BUS_PROBABILITY, render_random_mix
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import AudioInputError, ParameterError
 
@@ -208,6 +208,7 @@ class RandomMixDataset(Dataset):
         length: items per epoch.
         seed: dataset seed.
         excerpt_fn: for song lists; :func:`default_excerpt_fn` when None.
+        drum_bus_probability: see :func:`mixdown.data.random_mix.sample_recipe`.
 
     Items are dicts: ``stems`` float32 ``(tracks, 2, n)`` (dry, padding rows 0), ``mask`` bool ``(tracks,)``,
     ``mix`` float32 ``(2, n)`` at -23 LUFS, ``params`` float32 ``(tracks, P)`` (:func:`recipe_vector`),
@@ -215,7 +216,8 @@ class RandomMixDataset(Dataset):
     """
 
     def __init__(self, source, tracks: int = 8, seconds: float = 6.0, sample_rate: int = 44100,
-                 length: int = 1000, seed: int = 0, excerpt_fn: ExcerptFn | None = None) -> None:
+                 length: int = 1000, seed: int = 0, excerpt_fn: ExcerptFn | None = None,
+                 drum_bus_probability: float = DRUM_BUS_PROBABILITY) -> None:
         if not hasattr(source, "excerpt") and not (isinstance(source, (list, tuple)) and source):
             raise ParameterError("RandomMixDataset: expected a non-empty list of Song or a source with an excerpt "
                                  f"method, found {type(source).__name__}")
@@ -225,6 +227,7 @@ class RandomMixDataset(Dataset):
         self.source, self.tracks, self.seconds = source, tracks, seconds
         self.sample_rate, self.length, self.seed = sample_rate, length, seed
         self.excerpt_fn = excerpt_fn or default_excerpt_fn()
+        self.drum_bus_probability = drum_bus_probability
 
     def __len__(self) -> int:
         return self.length
@@ -246,7 +249,8 @@ class RandomMixDataset(Dataset):
             ex = self.excerpt(rng)
             count = int(ex.mask.sum())  # real tracks come first (a view, not a 17 MB copy), else pick them
             stems = ex.audio[:count] if bool(ex.mask[:count].all()) else ex.audio[ex.mask]
-            mix, recipe = render_random_mix(stems, self.sample_rate, ex.names, ex.roles, rng)
+            mix, recipe = render_random_mix(stems, self.sample_rate, ex.names, ex.roles, rng,
+                                            self.drum_bus_probability)
         finally:
             torch.set_num_threads(threads)
         return {"stems": ex.audio, "mask": ex.mask, "mix": mix, "params": recipe_vector(recipe, self.tracks),

@@ -173,7 +173,8 @@ def _role(role: str | None) -> str:
 
 
 def sample_recipe(names: list[str], roles: list[str | None], rng: np.random.Generator,
-                  priors: dict[str, RolePrior] = ROLE_PRIORS, sample_rate: int = 44100) -> Recipe:
+                  priors: dict[str, RolePrior] = ROLE_PRIORS, sample_rate: int = 44100,
+                  drum_bus_probability: float = DRUM_BUS_PROBABILITY) -> Recipe:
     """Sample a random console recipe for tracks with the given roles.
 
     Args:
@@ -182,6 +183,8 @@ def sample_recipe(names: list[str], roles: list[str | None], rng: np.random.Gene
         rng: the only source of randomness (same state, same recipe).
         priors: per-role priors, :data:`ROLE_PRIORS` by default.
         sample_rate: Hz; bounds the EQ bands below Nyquist.
+        drum_bus_probability: chance of a drums bus when two or more drum tracks play (0: none, as for a model
+            whose console has no bus).
     Returns:
         a valid :class:`Recipe`; every track's first step is a 0 dB "trim" gain that :func:`render_random_mix`
         sets from the stem's level.
@@ -197,7 +200,7 @@ def sample_recipe(names: list[str], roles: list[str | None], rng: np.random.Gene
             raise ParameterError(f"sample_recipe: expected a role in {sorted(priors)}, found {r!r}; fix: use a "
                                  "role of mixdown.analysis.roles.ROLE_NAMES or None")
     drums = [i for i, r in enumerate(roles) if family_of(r) == "drums"]
-    drum_bus = len(drums) >= 2 and rng.uniform() < DRUM_BUS_PROBABILITY
+    drum_bus = len(drums) >= 2 and rng.uniform() < drum_bus_probability
     tracks = []
     for name, role in zip(names, roles):
         prior, family = priors[role], family_of(role)
@@ -249,7 +252,8 @@ def console_inputs(stems: torch.Tensor) -> list[torch.Tensor]:
 
 
 def render_random_mix(stems: torch.Tensor, sample_rate: int, names: list[str], roles: list[str | None],
-                      rng: np.random.Generator) -> tuple[torch.Tensor, Recipe]:
+                      rng: np.random.Generator,
+                      drum_bus_probability: float = DRUM_BUS_PROBABILITY) -> tuple[torch.Tensor, Recipe]:
     """Sample a recipe for ``stems`` and render it: a (dry stems, recipe, mix) training triple.
 
     Args:
@@ -257,6 +261,7 @@ def render_random_mix(stems: torch.Tensor, sample_rate: int, names: list[str], r
         sample_rate: Hz.
         names, roles: per track (see :func:`sample_recipe`).
         rng: the only source of randomness.
+        drum_bus_probability: see :func:`sample_recipe`.
     Returns:
         ``(mix, recipe)``: ``mix`` float32 ``(2, samples)`` at -23 LUFS integrated (left as rendered when silent);
         ``recipe`` renders exactly this mix from :func:`console_inputs` of ``stems``: each trim sets the stem to -20 dBFS RMS (clipped
@@ -267,7 +272,7 @@ def render_random_mix(stems: torch.Tensor, sample_rate: int, names: list[str], r
     if stems.dim() != 3 or stems.shape[1] not in (1, 2) or stems.shape[0] != len(names):
         raise AudioInputError(f"render_random_mix: expected stems (tracks={len(names)}, 1 or 2 channels, samples), "
                               f"found shape {tuple(stems.shape)}")
-    recipe = sample_recipe(names, roles, rng, sample_rate=sample_rate)
+    recipe = sample_recipe(names, roles, rng, sample_rate=sample_rate, drum_bus_probability=drum_bus_probability)
     inputs = console_inputs(stems)
     for strip, x in zip(recipe.tracks, inputs):  # a mono input has its stereo copy's level
         level = _rms_db(x)
