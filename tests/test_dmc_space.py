@@ -55,3 +55,20 @@ def test_bound_predictions_render_like_their_recipe_and_pass_gradients():
     assert return_norm.grad.abs().sum() > 0
     with pytest.raises(ParameterError, match="track values"):
         SPACE.bind(console, track_norm[:, :5], return_norm)
+
+
+def test_a_random_mix_rerenders_from_its_normalised_values_through_the_dmc_console():
+    from mixdown.data.random_mix import console_inputs, render_random_mix
+    from mixdown.methods.dmc.mixer import model_inputs, render_prediction
+
+    stems = torch.stack([t.float().expand(2, -1) if t.shape[0] == 1 else t.float() for t in _tracks(n=22050)])
+    mix, recipe = render_random_mix(stems, SR, NAMES, ROLES, np.random.default_rng(4), drum_bus_probability=0.0)
+    assert recipe.returns[0].chain[0].params["seed"] == 0  # the DMC's reverb uses noise seed 0
+    inputs = console_inputs(stems)
+    model_stems, trims = model_inputs(inputs)
+    assert trims == [t.chain[0].params["gain_db"] for t in recipe.tracks]
+    rms = model_stems.square().mean((1, 2)).sqrt()
+    assert torch.allclose(20 * torch.log10(rms), torch.full((3,), -20.0), atol=0.01)
+    track_norm, return_norm = SPACE.from_recipe(recipe)
+    rendered = render_prediction(inputs, NAMES, ROLES, trims, track_norm.double(), return_norm.double(), SR)
+    assert torch.allclose(rendered.float(), mix, atol=1e-4)  # the same mix, up to float32 rounding

@@ -44,8 +44,10 @@ __all__ = [
     "console_inputs",
     "in_range",
     "loguniform",
+    "normalising_gain_db",
     "render_random_mix",
     "sample_recipe",
+    "trim_db",
 ]
 
 STEM_RMS_DB = -20.0
@@ -274,14 +276,25 @@ def render_random_mix(stems: torch.Tensor, sample_rate: int, names: list[str], r
                               f"found shape {tuple(stems.shape)}")
     recipe = sample_recipe(names, roles, rng, sample_rate=sample_rate, drum_bus_probability=drum_bus_probability)
     inputs = console_inputs(stems)
-    for strip, x in zip(recipe.tracks, inputs):  # a mono input has its stereo copy's level
-        level = _rms_db(x)
-        trim = STEM_RMS_DB - level if math.isfinite(level) else 0.0
-        strip.chain[0].params["gain_db"] = in_range("gain", "gain_db", trim)
+    for strip, x in zip(recipe.tracks, inputs):
+        strip.chain[0].params["gain_db"] = trim_db(x)
     with torch.no_grad():
         mix = Console(recipe, sample_rate, [x.shape[0] for x in inputs]).render(inputs)
-        loudness = measure_loudness(mix, sample_rate, true_peak=False).integrated_lufs
-        master_db = in_range("gain", "gain_db", TARGET_LUFS - loudness) if math.isfinite(loudness) else 0.0
+        master_db, loudness = normalising_gain_db(mix, sample_rate)
         recipe.master = [Step("gain", {"gain_db": master_db}, reason=f"normalise {loudness:.1f} LUFS to {TARGET_LUFS:g}")]
         mix = PROCESSORS["gain"].fn(mix[None], sample_rate, gain_db=master_db)[0]
     return mix, recipe
+
+
+def trim_db(x: torch.Tensor) -> float:
+    """The trim that sets one console input ``(channels, n)`` to :data:`STEM_RMS_DB` RMS (a mono input has its
+    stereo copy's level), clipped to the gain table; 0 dB for silence."""
+    level = _rms_db(x)
+    return in_range("gain", "gain_db", STEM_RMS_DB - level) if math.isfinite(level) else 0.0
+
+
+def normalising_gain_db(mix: torch.Tensor, sample_rate: int) -> tuple[float, float]:
+    """``(gain_db, loudness_lufs)``: the master gain that brings ``mix`` ``(2, n)`` to :data:`TARGET_LUFS`
+    integrated, clipped to the gain table (0 dB for silence), and the loudness measured."""
+    loudness = measure_loudness(mix.detach(), sample_rate, true_peak=False).integrated_lufs
+    return (in_range("gain", "gain_db", TARGET_LUFS - loudness) if math.isfinite(loudness) else 0.0), loudness
