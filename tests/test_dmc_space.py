@@ -71,4 +71,5 @@ def test_a_random_mix_rerenders_from_its_normalised_values_through_the_dmc_conso
     assert torch.allclose(20 * torch.log10(rms), torch.full((3,), -20.0), atol=0.01)
     track_norm, return_norm = SPACE.from_recipe(recipe)
     rendered = render_prediction(inputs, NAMES, ROLES, trims, track_norm.double(), return_norm.double(), SR)
-    assert torch.allclose(rendered.float(), mix, atol=1e-4)  # the same mix, up to float32 rounding
+    # the same mix, up to float32 rounding and the kick's missing send, which reads as the -60 dB minimum
+    assert torch.allclose(rendered.float(), mix, atol=5e-4) and float((rendered.float() - mix).abs().max()) > 0
