@@ -1,0 +1,161 @@
+"""Training the DMC controller end to end through the differentiable console (Lightning).
+
+Regime (a) of issue 6, automix toward random mixes: each example is dry stems, a random console recipe drawn
+from the per-role priors (no drums bus: the DMC's console has none) and its mix. The model predicts every
+parameter from the trimmed stems; the prediction is rendered through the console (the same code that renders
+recipes for users) and compared with the target mix by the audio losses, and with the recipe's own values by
+the parameter loss. Weights are saved as safetensors with the model's config (:func:`save_dmc`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mixdown.console.recipe import Recipe
+from mixdown.data.random_mix import console_inputs
+from mixdown.errors import ParameterError
+from mixdown.export.files import atomic_path
+from mixdown.methods.dmc.mixer import model_inputs, render_prediction
+from mixdown.methods.dmc.model import DmcConfig, DmcModel
+from mixdown.methods.dmc.space import SPACE
+from mixdown.train.losses import LossWeights, mix_loss
+
+__all__ = ["DmcTask", "load_dmc", "save_dmc", "prepare_batch"]
+
+try:  # Lightning is the `train` extra: the model and its weights load without it
+    import lightning as L
+except ImportError:  # pragma: no cover - exercised only without the extra
+    L = None
+
+
+@dataclass
+class PreparedBatch:
+    """What one training step needs: model inputs, console inputs per item, and the targets.
+
+    Attributes:
+        stems: ``(batch, tracks, 2, n)`` trimmed model inputs; ``mask``, ``roles`` ``(batch, tracks)``.
+        inputs, names, track_roles, trims: per item, per real track (console inputs and their trims).
+        target_mix: ``(batch, 2, n)``; ``target_tracks`` ``(batch, tracks, track_size)``; ``target_return``
+            ``(batch, len(SPACE.ret))``.
+    """
+
+    stems: torch.Tensor
+    mask: torch.Tensor
+    roles: torch.Tensor
+    inputs: list[list[torch.Tensor]] = field(default_factory=list)
+    names: list[list[str]] = field(default_factory=list)
+    track_roles: list[list[str | None]] = field(default_factory=list)
+    trims: list[list[float]] = field(default_factory=list)
+    target_mix: torch.Tensor | None = None
+    target_tracks: torch.Tensor | None = None
+    target_return: torch.Tensor | None = None
+
+
+def prepare_batch(batch: dict) -> PreparedBatch:
+    """A :class:`~mixdown.data.pipeline.RandomMixDataset` batch as model inputs and targets."""
+    stems, mask = batch["stems"], batch["mask"]
+    size, tracks = mask.shape
+    prepared = PreparedBatch(torch.zeros_like(stems), mask, torch.full((size, tracks), DmcModel.role_index(None)))
+    prepared.target_tracks = torch.zeros(size, tracks, SPACE.track_size)
+    prepared.target_return = torch.zeros(size, len(SPACE.ret))
+    for i in range(size):
+        recipe = Recipe.from_dict(json.loads(batch["recipe"][i]))
+        count = int(mask[i].sum())
+        inputs = console_inputs(stems[i, :count])
+        model_stems, trims = model_inputs(inputs)
+        prepared.stems[i, :count] = model_stems
+        prepared.roles[i, :count] = torch.tensor([DmcModel.role_index(t.role) for t in recipe.tracks])
+        prepared.target_tracks[i, :count], prepared.target_return[i] = SPACE.from_recipe(recipe)
+        prepared.inputs.append(inputs)
+        prepared.names.append([t.name for t in recipe.tracks])
+        prepared.track_roles.append([t.role for t in recipe.tracks])
+        prepared.trims.append(trims)
+    prepared.target_mix = batch["mix"]
+    return prepared
+
+
+def _losses(model: DmcModel, prepared: PreparedBatch, weights: LossWeights, sample_rate: int) -> dict:
+    """The mean of each loss term over the batch's items."""
+    tracks, ret = model(prepared.stems, prepared.mask, prepared.roles)
+    totals: dict[str, torch.Tensor] = {}
+    for i, inputs in enumerate(prepared.inputs):
+        count = len(inputs)
+        mix = render_prediction(inputs, prepared.names[i], prepared.track_roles[i], prepared.trims[i],
+                                tracks[i, :count], ret[i], sample_rate)
+        predicted = torch.cat([tracks[i, :count].reshape(1, -1), ret[i : i + 1]], 1)[None]
+        target = torch.cat([prepared.target_tracks[i, :count].reshape(1, -1), prepared.target_return[i : i + 1]], 1)
+        terms = mix_loss(mix[None], prepared.target_mix[i : i + 1], sample_rate, weights, predicted, target[None])
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + value / len(prepared.inputs)
+    return totals
+
+
+if L is not None:
+
+    class DmcTask(L.LightningModule):
+        """The DMC controller with its losses and optimiser, for ``lightning.Trainer``.
+
+        Args:
+            config: the model's sizes.
+            weights: the loss terms' weights.
+            learning_rate: Adam's step size.
+            sample_rate: Hz of the examples.
+        """
+
+        def __init__(self, config: DmcConfig = DmcConfig(), weights: LossWeights = LossWeights(params=1.0),
+                     learning_rate: float = 3e-4, sample_rate: int = 44100) -> None:
+            super().__init__()
+            self.model = DmcModel(config)
+            self.weights, self.learning_rate, self.sample_rate = weights, learning_rate, sample_rate
+
+        def training_step(self, batch: dict, index: int) -> torch.Tensor:
+            terms = _losses(self.model, prepare_batch(batch), self.weights, self.sample_rate)
+            self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch["song"]))
+            return terms["total"]
+
+        def validation_step(self, batch: dict, index: int) -> None:
+            terms = _losses(self.model, prepare_batch(batch), self.weights, self.sample_rate)
+            self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=len(batch["song"]))
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
+
+else:  # pragma: no cover
+
+    class DmcTask:  # type: ignore[no-redef]
+        def __init__(self, *args, **kwargs) -> None:
+            raise ParameterError("DmcTask: expected the `lightning` package, found none; fix: pip install "
+                                 "'mixdown[train]'")
+
+
+def save_dmc(model: DmcModel, path: str | os.PathLike) -> Path:
+    """Write the model's weights as safetensors with its config in the header, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"config": json.dumps(model.config.to_dict()), "format": "mixdown-dmc-1"})
+    return path
+
+
+def load_dmc(path: str | os.PathLike) -> DmcModel:
+    """A model saved by :func:`save_dmc`, in eval mode; ParameterError naming the file when it is not one."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        model = DmcModel(DmcConfig.from_dict(json.loads(meta["config"])))
+        model.load_state_dict(load_file(str(path)))
+    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as e:
+        raise ParameterError(f"{path}: expected DMC weights written by mixdown (safetensors with a config), found "
+                             f"{type(e).__name__}: {str(e)[:200]}; fix: point at a file from `mixdown train dmc`") from None
+    return model.eval()

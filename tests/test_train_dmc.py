@@ -1,0 +1,61 @@
+"""Training the DMC through the console: a tiny run overfits its examples (the loss falls), weights round-trip
+through safetensors, bad weight files are named."""
+
+import pytest
+import torch
+
+pytest.importorskip("lightning")
+import lightning as L  # noqa: E402
+
+from mixdown.data.pipeline import RandomMixDataset, SyntheticSource, make_loader  # noqa: E402
+from mixdown.errors import ParameterError  # noqa: E402
+from mixdown.methods.dmc.model import DmcConfig  # noqa: E402
+from mixdown.train.dmc import DmcTask, _losses, load_dmc, prepare_batch, save_dmc  # noqa: E402
+from mixdown.train.losses import LossWeights  # noqa: E402
+
+SR = 44100
+SMALL = DmcConfig(channels=(8, 16), width=32, heads=2, layers=1, feedforward=64)
+
+
+def _loader(length=4):
+    data = RandomMixDataset(SyntheticSource(min_tracks=2), tracks=3, seconds=0.5, sample_rate=SR, length=length,
+                            seed=0, drum_bus_probability=0.0)
+    return make_loader(data, batch_size=2, workers=0)
+
+
+def test_prepared_batches_hold_trimmed_stems_and_the_recipes_values():
+    batch = next(iter(_loader()))
+    prepared = prepare_batch(batch)
+    assert prepared.stems.shape == (2, 3, 2, SR // 2) and prepared.target_tracks.shape == (2, 3, 28)
+    for i, inputs in enumerate(prepared.inputs):
+        count = len(inputs)
+        assert bool(prepared.mask[i, :count].all()) and not bool(prepared.mask[i, count:].any())
+        rms_db = 10 * torch.log10(prepared.stems[i, :count].square().mean((1, 2)))
+        audible = torch.isfinite(rms_db)  # a silent synthetic voice keeps its 0 dB trim
+        assert bool(audible.any()) and torch.allclose(rms_db[audible], torch.tensor(-20.0), atol=0.05)
+        assert float(prepared.target_tracks[i, :count].min()) >= 0 and float(prepared.target_tracks[i].max()) <= 1
+
+
+def test_a_tiny_run_overfits_and_its_weights_round_trip(tmp_path):
+    torch.manual_seed(0)
+    task = DmcTask(SMALL, LossWeights(mrstft=1.0, af=1.0, params=1.0), learning_rate=3e-3, sample_rate=SR)
+    batch = next(iter(_loader(length=2)))
+    with torch.no_grad():
+        before = float(_losses(task.model, prepare_batch(batch), task.weights, SR)["total"])
+    trainer = L.Trainer(max_steps=40, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, _loader(length=2))
+    with torch.no_grad():
+        after = float(_losses(task.model, prepare_batch(batch), task.weights, SR)["total"])
+    assert after < 0.8 * before, (before, after)
+    path = save_dmc(task.model, tmp_path / "dmc.safetensors")
+    loaded = load_dmc(path)
+    assert loaded.config == SMALL and not loaded.training
+    prepared = prepare_batch(batch)
+    with torch.no_grad():
+        a = task.model.eval()(prepared.stems, prepared.mask, prepared.roles)[0]
+        b = loaded(prepared.stems, prepared.mask, prepared.roles)[0]
+    assert torch.equal(a, b)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ParameterError, match="bad.safetensors: expected DMC weights"):
+        load_dmc(tmp_path / "bad.safetensors")
