@@ -376,6 +376,24 @@ def _check_dataset(songs, json_path: Optional[Path]) -> None:
                   + ", ".join(f"{name} {count}" for name, count in top), highlight=False)
 
 
+train_app = typer.Typer(no_args_is_help=True, help="Train learned mixers.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("dmc")
+def train_dmc_command(
+    config: Path = typer.Option(..., "--config", help="YAML run config (keys: mixdown.train.dmc.TrainConfig)"),
+) -> None:
+    """Train the DMC controller through the differentiable console; resumes from the run folder's last.ckpt."""
+    try:
+        from mixdown.train.dmc import TrainConfig, train_dmc
+
+        weights = train_dmc(TrainConfig.from_file(config))
+    except MixdownError as e:
+        _fail(e)
+    _stdout().print(f"wrote {weights}", highlight=False)
+
+
 def _role_counts(songs) -> dict[str, int]:
     """Tracks per role over a list of :class:`mixdown.data.Song` ("unknown" where a dataset names none)."""
     roles: dict[str, int] = {}

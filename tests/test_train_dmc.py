@@ -59,3 +59,31 @@ def test_a_tiny_run_overfits_and_its_weights_round_trip(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(ParameterError, match="bad.safetensors: expected DMC weights"):
         load_dmc(tmp_path / "bad.safetensors")
+
+
+def test_a_configured_run_writes_weights_and_metrics_and_resumes(tmp_path):
+    from mixdown.train.dmc import TrainConfig, train_dmc
+
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"""
+out: {tmp_path / 'run'}
+tracks: 3
+seconds: 0.5
+batch_size: 2
+workers: 0
+max_steps: 3
+examples_per_epoch: 4
+val_examples: 2
+model: {{channels: [8, 16], width: 32, heads: 2, layers: 1, feedforward: 64}}
+""")
+    config = TrainConfig.from_file(config_file)
+    weights = train_dmc(config)
+    assert load_dmc(weights).config.width == 32
+    assert (tmp_path / "run" / "last.ckpt").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+    config.max_steps = 5  # resumes from last.ckpt at step 3
+    train_dmc(config)
+    state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)
+    assert state["global_step"] == 5
+    config_file.write_text("out: x\nbatch: 3\n")
+    with pytest.raises(ParameterError, match="unknown key"):
+        TrainConfig.from_file(config_file)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ from mixdown.methods.dmc.model import DmcConfig, DmcModel
 from mixdown.methods.dmc.space import SPACE
 from mixdown.train.losses import LossWeights, mix_loss
 
-__all__ = ["DmcTask", "load_dmc", "save_dmc", "prepare_batch"]
+__all__ = ["DmcTask", "TrainConfig", "load_dmc", "save_dmc", "prepare_batch", "train_dmc"]
 
 try:  # Lightning is the `train` extra: the model and its weights load without it
     import lightning as L
@@ -159,3 +159,94 @@ def load_dmc(path: str | os.PathLike) -> DmcModel:
         raise ParameterError(f"{path}: expected DMC weights written by mixdown (safetensors with a config), found "
                              f"{type(e).__name__}: {str(e)[:200]}; fix: point at a file from `mixdown train dmc`") from None
     return model.eval()
+
+
+@dataclass
+class TrainConfig:
+    """A training run (``mixdown train dmc --config run.yaml`` reads these keys).
+
+    Attributes:
+        dataset: ``"NAME:ROOT"`` read by its loader (e.g. ``"synth:corpus/"``), split by song with ``seed``;
+            None: the synthetic tone source (tests, smoke runs).
+        out: run folder: Lightning checkpoints (``last.ckpt``: a run resumes from it), ``metrics.csv`` and the
+            final ``dmc.safetensors``.
+        tracks, seconds, sample_rate: example size. batch_size, workers: the loader.
+        max_steps: optimiser steps in all (a resumed run continues to it). examples_per_epoch, val_examples:
+            random mixes per epoch and for validation (a fixed set).
+        learning_rate, seed: Adam's step; everything random derives from the seed.
+        weights: the loss weights (:class:`~mixdown.train.losses.LossWeights` fields).
+        model: :class:`~mixdown.methods.dmc.model.DmcConfig` fields to change.
+    """
+
+    dataset: str | None = None
+    out: str = "runs/dmc"
+    tracks: int = 8
+    seconds: float = 3.0
+    sample_rate: int = 44100
+    batch_size: int = 4
+    workers: int = 2
+    max_steps: int = 10000
+    examples_per_epoch: int = 1000
+    val_examples: int = 32
+    learning_rate: float = 3e-4
+    seed: int = 0
+    weights: dict = field(default_factory=lambda: {"mrstft": 1.0, "af": 1.0, "params": 1.0})
+    model: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
+        """Read a YAML (or JSON) config; ParameterError naming the file and any unknown key."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ParameterError(f"{path}: expected a readable YAML training config, found {e}") from None
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ParameterError(f"{path}: unknown key(s) {unknown}; expected some of {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+
+def _datasets(config: TrainConfig):
+    from mixdown.data.loaders import load_dataset
+    from mixdown.data.pipeline import RandomMixDataset, SyntheticSource
+    from mixdown.data.splits import split_songs
+
+    if config.dataset:
+        name, _, root = config.dataset.partition(":")
+        parts = split_songs(load_dataset(name, root), (0.9, 0.1, 0.0), seed=config.seed)
+        train_source, val_source = parts["train"], parts["validation"] or parts["train"]
+    else:
+        train_source = val_source = SyntheticSource(min_tracks=min(2, config.tracks))
+    common = dict(tracks=config.tracks, seconds=config.seconds, sample_rate=config.sample_rate,
+                  drum_bus_probability=0.0)
+    return (RandomMixDataset(train_source, length=config.examples_per_epoch, seed=config.seed, **common),
+            RandomMixDataset(val_source, length=config.val_examples, seed=config.seed + 1, **common))
+
+
+def train_dmc(config: TrainConfig) -> Path:
+    """Train (or resume) a DMC run; returns the path of the final ``dmc.safetensors``."""
+    if L is None:  # pragma: no cover
+        raise ParameterError("train_dmc: expected the `lightning` package, found none; fix: pip install 'mixdown[train]'")
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from mixdown.data.pipeline import make_loader
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=1), encoding="utf-8")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    train_set, val_set = _datasets(config)
+    model = DmcConfig.from_dict({**DmcConfig().to_dict(), **config.model, "sample_rate": config.sample_rate})
+    task = DmcTask(model, LossWeights(**config.weights), config.learning_rate, config.sample_rate)
+    trainer = L.Trainer(max_steps=config.max_steps, accelerator="cpu", devices=1, default_root_dir=str(out),
+                        logger=CSVLogger(str(out), name="", version=""), log_every_n_steps=10,
+                        callbacks=[ModelCheckpoint(dirpath=str(out), save_last=True, every_n_train_steps=100)],
+                        enable_model_summary=False)
+    last = out / "last.ckpt"
+    trainer.fit(task, make_loader(train_set, config.batch_size, config.workers, shuffle=True),
+                make_loader(val_set, config.batch_size, 0), ckpt_path=str(last) if last.is_file() else None)
+    return save_dmc(task.model, out / "dmc.safetensors")
