@@ -9,7 +9,7 @@ numba compilation, the reverb's noise cache), then ``--epochs`` timed epochs ove
 median epoch is reported. Prints a table, then as the last line one JSON object with ``examples_per_s``,
 ``workers``, ``tracks``, ``seconds``. Target (issue 5): at least 20 examples per second with 2 workers.
 
-Usage: python benchmarks/data_throughput.py [--workers 2] [--tracks 8] [--seconds 6] [--epochs 3]
+Usage: python benchmarks/data_throughput.py [--workers 2] [--tracks 8] [--seconds 6] [--epochs 5]
        [--examples 48] [--batch-size 8] [--dataset NAME:ROOT | --songs DIR]
 """
 
@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tracks", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=6.0)
-    ap.add_argument("--epochs", type=int, default=3, help="timed epochs; the median is reported")
+    ap.add_argument("--epochs", type=int, default=5, help="timed epochs; the median is reported")
     ap.add_argument("--examples", type=int, default=48, help="examples per epoch")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--dataset", help="NAME:ROOT, a dataset read by its loader (default: the synthetic source)")

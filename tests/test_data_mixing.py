@@ -24,6 +24,7 @@ from mixdown.data.augment import (
 from mixdown.data.item import Song, TrackFile
 from mixdown.data.pipeline import (
     RandomMixDataset,
+    StyleTransferDataset,
     SyntheticSource,
     first_tracks_excerpt,
     make_loader,
@@ -34,6 +35,7 @@ from mixdown.data.random_mix import (
     TARGET_LUFS,
     console_inputs,
     render_random_mix,
+    render_recipe_mix,
     sample_recipe,
 )
 from mixdown.dsp.registry import PROCESSORS
@@ -208,6 +210,32 @@ def test_dataset_items_identical_for_same_seed_and_index_with_0_and_2_workers():
     other_seed = RandomMixDataset(SyntheticSource(min_tracks=2), tracks=4, seconds=0.5, sample_rate=SR, length=4,
                                   seed=4)
     assert not torch.equal(ds[0]["mix"], other_seed[0]["mix"])
+
+
+def test_style_transfer_items_mix_two_sections_in_one_style(tmp_path):
+    rng = np.random.default_rng(1)
+    tracks = []
+    for name, role in [("bass", "bass"), ("vox", "lead_vocal"), ("keys", "piano_keys")]:
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(path, (0.1 * rng.standard_normal((2 * SR, 2))).astype(np.float32), SR)
+        tracks.append(TrackFile(name, path, role))
+    song = Song("folder", "song1", tracks)
+    ds = StyleTransferDataset([song], tracks=4, seconds=0.5, sample_rate=SR, length=2, seed=0,
+                              excerpt_fn=first_tracks_excerpt)
+    item = ds[0]
+    assert item["stems"].shape == (4, 2, SR // 2) and item["reference"].shape == item["mix"].shape == (2, SR // 2)
+    assert not torch.allclose(item["reference"], item["mix"])  # other audio ...
+    again = ds[0]
+    assert torch.equal(again["reference"], item["reference"]) and torch.equal(again["mix"], item["mix"])
+    # ... in one style: the recipe re-renders the second section exactly, and the first with its own trims
+    recipe = Recipe.from_dict(json.loads(item["recipe"]))
+    draw = np.random.default_rng([0, 0])  # the item's generator: the song first, then the excerpt
+    draw.integers(1)
+    whole = first_tracks_excerpt(song, 1.0, SR, draw, 4)
+    second = whole.audio[:3, :, SR // 2 :]
+    assert torch.allclose(render(console_inputs(second), recipe, SR), item["mix"], atol=1e-5)
+    reference, _ = render_recipe_mix(whole.audio[:3, :, : SR // 2], recipe, SR)
+    assert torch.allclose(reference, item["reference"], atol=1e-5)
 
 
 def test_mask_and_padding_for_fewer_tracks_than_max(tmp_path):

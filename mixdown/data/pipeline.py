@@ -26,12 +26,12 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from mixdown.console.recipe import Recipe
 from mixdown.data.item import Excerpt, Song
-from mixdown.data.random_mix import DRUM_BUS_PROBABILITY, render_random_mix
+from mixdown.data.random_mix import DRUM_BUS_PROBABILITY, render_random_mix, render_recipe_mix, sample_recipe
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["RandomMixDataset", "SyntheticSource", "collate", "default_excerpt_fn", "first_tracks_excerpt",
-           "make_loader", "recipe_vector"]
+__all__ = ["RandomMixDataset", "StyleTransferDataset", "SyntheticSource", "collate", "default_excerpt_fn",
+           "first_tracks_excerpt", "make_loader", "recipe_vector"]
 
 ExcerptFn = Callable[[Song, float, int, np.random.Generator, int], Excerpt]
 
@@ -232,12 +232,14 @@ class RandomMixDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def excerpt(self, rng: np.random.Generator) -> Excerpt:
+    def excerpt(self, rng: np.random.Generator, seconds: float | None = None) -> Excerpt:
+        """An excerpt of ``seconds`` (default the dataset's) drawn with ``rng``."""
+        seconds = self.seconds if seconds is None else seconds
         if hasattr(self.source, "excerpt"):
-            return self.source.excerpt(self.seconds, self.sample_rate, rng, self.tracks)
+            return self.source.excerpt(seconds, self.sample_rate, rng, self.tracks)
         song = self.source[int(rng.integers(len(self.source)))]
         # a random mix makes its own mix: the dataset's is not read
-        return self.excerpt_fn(dataclasses.replace(song, mix=None), self.seconds, self.sample_rate, rng, self.tracks)
+        return self.excerpt_fn(dataclasses.replace(song, mix=None), seconds, self.sample_rate, rng, self.tracks)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.length:
@@ -255,6 +257,38 @@ class RandomMixDataset(Dataset):
             torch.set_num_threads(threads)
         return {"stems": ex.audio, "mask": ex.mask, "mix": mix, "params": recipe_vector(recipe, self.tracks),
                 "recipe": recipe.to_json(), "song": ex.song}
+
+
+class StyleTransferDataset(RandomMixDataset):
+    """Self-supervised style transfer: one random recipe mixes two adjacent sections of a song.
+
+    Item ``i`` depends only on ``(seed, i)``. An excerpt of twice ``seconds`` is cut in two; one recipe is sampled
+    for its tracks and rendered on each half from silence (each half measured for its own trims and loudness). The
+    first half's mix is the ``reference``; the second half's stems, mix and recipe are the example, as in
+    :class:`RandomMixDataset`. A model that hears the reference and the stems must find the recipe's style.
+    Arguments as :class:`RandomMixDataset`.
+    """
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            ex = self.excerpt(rng, 2 * self.seconds)
+            count = int(ex.mask.sum())
+            n = round(self.seconds * self.sample_rate)
+            stems = ex.audio[:count] if bool(ex.mask[:count].all()) else ex.audio[ex.mask]
+            recipe = sample_recipe(ex.names, ex.roles, rng, sample_rate=self.sample_rate,
+                                   drum_bus_probability=self.drum_bus_probability)
+            reference, _ = render_recipe_mix(stems[..., :n], recipe, self.sample_rate)
+            mix, recipe = render_recipe_mix(stems[..., n : 2 * n], recipe, self.sample_rate)
+        finally:
+            torch.set_num_threads(threads)
+        return {"stems": ex.audio[..., n : 2 * n].contiguous(), "mask": ex.mask, "mix": mix,
+                "reference": reference, "params": recipe_vector(recipe, self.tracks), "recipe": recipe.to_json(),
+                "song": ex.song}
 
 
 def collate(batch: list[dict]) -> dict:
