@@ -248,13 +248,19 @@ class RandomMixDataset(Dataset):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # reductions split over threads round differently: one thread, same bits anywhere
         try:
-            ex = self.excerpt(rng)
-            count = int(ex.mask.sum())  # real tracks come first (a view, not a 17 MB copy), else pick them
-            stems = ex.audio[:count] if bool(ex.mask[:count].all()) else ex.audio[ex.mask]
-            mix, recipe = render_random_mix(stems, self.sample_rate, ex.names, ex.roles, rng,
-                                            self.drum_bus_probability)
+            return self._item(rng)
         finally:
             torch.set_num_threads(threads)
+
+    @staticmethod
+    def _real_tracks(ex: Excerpt) -> torch.Tensor:
+        count = int(ex.mask.sum())  # real tracks come first (a view, not a 17 MB copy), else pick them
+        return ex.audio[:count] if bool(ex.mask[:count].all()) else ex.audio[ex.mask]
+
+    def _item(self, rng: np.random.Generator) -> dict:
+        ex = self.excerpt(rng)
+        mix, recipe = render_random_mix(self._real_tracks(ex), self.sample_rate, ex.names, ex.roles, rng,
+                                        self.drum_bus_probability)
         return {"stems": ex.audio, "mask": ex.mask, "mix": mix, "params": recipe_vector(recipe, self.tracks),
                 "recipe": recipe.to_json(), "song": ex.song}
 
@@ -269,23 +275,14 @@ class StyleTransferDataset(RandomMixDataset):
     Arguments as :class:`RandomMixDataset`.
     """
 
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.length:
-            raise IndexError(index)
-        rng = np.random.default_rng([self.seed, index])
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            ex = self.excerpt(rng, 2 * self.seconds)
-            count = int(ex.mask.sum())
-            n = round(self.seconds * self.sample_rate)
-            stems = ex.audio[:count] if bool(ex.mask[:count].all()) else ex.audio[ex.mask]
-            recipe = sample_recipe(ex.names, ex.roles, rng, sample_rate=self.sample_rate,
-                                   drum_bus_probability=self.drum_bus_probability)
-            reference, _ = render_recipe_mix(stems[..., :n], recipe, self.sample_rate)
-            mix, recipe = render_recipe_mix(stems[..., n : 2 * n], recipe, self.sample_rate)
-        finally:
-            torch.set_num_threads(threads)
+    def _item(self, rng: np.random.Generator) -> dict:
+        ex = self.excerpt(rng, 2 * self.seconds)
+        n = round(self.seconds * self.sample_rate)
+        stems = self._real_tracks(ex)
+        recipe = sample_recipe(ex.names, ex.roles, rng, sample_rate=self.sample_rate,
+                               drum_bus_probability=self.drum_bus_probability)
+        reference, _ = render_recipe_mix(stems[..., :n], recipe, self.sample_rate)
+        mix, recipe = render_recipe_mix(stems[..., n : 2 * n], recipe, self.sample_rate)
         return {"stems": ex.audio[..., n : 2 * n].contiguous(), "mask": ex.mask, "mix": mix,
                 "reference": reference, "params": recipe_vector(recipe, self.tracks), "recipe": recipe.to_json(),
                 "song": ex.song}
