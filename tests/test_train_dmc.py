@@ -38,7 +38,8 @@ def test_prepared_batches_hold_trimmed_stems_and_the_recipes_values():
 
 def test_a_tiny_run_overfits_and_its_weights_round_trip(tmp_path):
     torch.manual_seed(0)
-    task = DmcTask(SMALL, LossWeights(mrstft=1.0, af=1.0, params=1.0), learning_rate=3e-3, sample_rate=SR)
+    task = DmcTask(SMALL, LossWeights(mrstft=1.0, af=1.0, params=1.0), learning_rate=3e-3, sample_rate=SR,
+                   max_steps=40, warmup_steps=0)
     batch = next(iter(_loader(length=2)))
     with torch.no_grad():
         before = float(_losses(task.model, prepare_batch(batch), task.weights, SR)["total"])
@@ -87,3 +88,21 @@ model: {{channels: [8, 16], width: 32, heads: 2, layers: 1, feedforward: 64}}
     config_file.write_text("out: x\nbatch: 3\n")
     with pytest.raises(ParameterError, match="unknown key"):
         TrainConfig.from_file(config_file)
+
+
+def test_style_batches_carry_their_reference_and_the_schedule_warms_up_then_decays():
+    from mixdown.data.pipeline import StyleTransferDataset
+
+    data = StyleTransferDataset(SyntheticSource(min_tracks=2), tracks=3, seconds=0.5, sample_rate=SR, length=2,
+                                seed=0, drum_bus_probability=0.0)
+    prepared = prepare_batch(next(iter(make_loader(data, batch_size=2, workers=0))))
+    assert prepared.reference.shape == (2, 2, SR // 2)
+    task = DmcTask(SMALL, max_steps=1200, warmup_steps=200)
+    with torch.no_grad():
+        with_reference = _losses(task.model, prepared, task.weights, SR)["total"]
+        prepared.reference = None
+        without = _losses(task.model, prepared, task.weights, SR)["total"]
+    assert float(with_reference) != float(without)  # the reference token reaches the predictions
+    rates = [task._schedule(s) for s in (0, 99, 199, 700, 1200, 5000)]
+    assert rates[0] == pytest.approx(1 / 200) and rates[1] == pytest.approx(0.5) and rates[2] == pytest.approx(1.0)
+    assert rates[3] == pytest.approx(0.55) and rates[4] == pytest.approx(0.1) and rates[5] == pytest.approx(0.1)

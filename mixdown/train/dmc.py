@@ -1,17 +1,27 @@
 """Training the DMC controller end to end through the differentiable console (Lightning).
 
-Regime (a) of issue 6, automix toward random mixes: each example is dry stems, a random console recipe drawn
-from the per-role priors (no drums bus: the DMC's console has none) and its mix. The model predicts every
-parameter from the trimmed stems; the prediction is rendered through the console (the same code that renders
-recipes for users) and compared with the target mix by the audio losses, and with the recipe's own values by
-the parameter loss. Weights are saved as safetensors with the model's config (:func:`save_dmc`).
+Each example is dry stems, a random console recipe drawn from the per-role priors (no drums bus: the DMC's
+console has none) and its mix. The model predicts every parameter from the trimmed stems; the prediction is
+rendered through the console (the same code that renders recipes for users) and compared with the target mix by
+the audio losses, and with the recipe's own values by the parameter loss.
+
+Two regimes (``TrainConfig.regime``):
+
+* ``style``: self-supervised style transfer (:class:`~mixdown.data.pipeline.StyleTransferDataset`): the same
+  recipe's mix of the section before is the reference. With probability ``1 - reference_probability`` a batch
+  is shown without it, so one model serves both ``--method dmc`` and ``--method dmc --reference``.
+* ``automix``: no reference (:class:`~mixdown.data.pipeline.RandomMixDataset`).
+
+Weights are saved as safetensors with the model's config (:func:`save_dmc`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -25,7 +35,7 @@ from mixdown.methods.dmc.model import DmcConfig, DmcModel
 from mixdown.methods.dmc.space import SPACE
 from mixdown.train.losses import LossWeights, mix_loss
 
-__all__ = ["DmcTask", "TrainConfig", "load_dmc", "save_dmc", "prepare_batch", "train_dmc"]
+__all__ = ["DmcTask", "TrainConfig", "export_checkpoint", "load_dmc", "save_dmc", "prepare_batch", "train_dmc"]
 
 try:  # Lightning is the `train` extra: the model and its weights load without it
     import lightning as L
@@ -42,6 +52,7 @@ class PreparedBatch:
         inputs, names, track_roles, trims: per item, per real track (console inputs and their trims).
         target_mix: ``(batch, 2, n)``; ``target_tracks`` ``(batch, tracks, track_size)``; ``target_return``
             ``(batch, len(SPACE.ret))``.
+        reference: ``(batch, 2, n')`` mixes in the target's style, or None.
     """
 
     stems: torch.Tensor
@@ -54,10 +65,12 @@ class PreparedBatch:
     target_mix: torch.Tensor | None = None
     target_tracks: torch.Tensor | None = None
     target_return: torch.Tensor | None = None
+    reference: torch.Tensor | None = None
 
 
 def prepare_batch(batch: dict) -> PreparedBatch:
-    """A :class:`~mixdown.data.pipeline.RandomMixDataset` batch as model inputs and targets."""
+    """A :class:`~mixdown.data.pipeline.RandomMixDataset` (or ``StyleTransferDataset``) batch as model inputs and
+    targets."""
     stems, mask = batch["stems"], batch["mask"]
     size, tracks = mask.shape
     prepared = PreparedBatch(torch.zeros_like(stems), mask, torch.full((size, tracks), DmcModel.role_index(None)))
@@ -75,13 +88,13 @@ def prepare_batch(batch: dict) -> PreparedBatch:
         prepared.names.append([t.name for t in recipe.tracks])
         prepared.track_roles.append([t.role for t in recipe.tracks])
         prepared.trims.append(trims)
-    prepared.target_mix = batch["mix"]
+    prepared.target_mix, prepared.reference = batch["mix"], batch.get("reference")
     return prepared
 
 
 def _losses(model: DmcModel, prepared: PreparedBatch, weights: LossWeights, sample_rate: int) -> dict:
     """The mean of each loss term over the batch's items."""
-    tracks, ret = model(prepared.stems, prepared.mask, prepared.roles)
+    tracks, ret = model(prepared.stems, prepared.mask, prepared.roles, prepared.reference)
     totals: dict[str, torch.Tensor] = {}
     for i, inputs in enumerate(prepared.inputs):
         count = len(inputs)
@@ -103,18 +116,25 @@ if L is not None:
         Args:
             config: the model's sizes.
             weights: the loss terms' weights.
-            learning_rate: Adam's step size.
+            learning_rate: AdamW's peak step size: a linear warm-up over ``warmup_steps``, then a cosine decay to
+                a tenth of it at ``max_steps``.
             sample_rate: Hz of the examples.
+            reference_probability: share of training batches that keep their reference (when they have one).
         """
 
         def __init__(self, config: DmcConfig = DmcConfig(), weights: LossWeights = LossWeights(params=1.0),
-                     learning_rate: float = 3e-4, sample_rate: int = 44100) -> None:
+                     learning_rate: float = 3e-4, sample_rate: int = 44100, reference_probability: float = 0.5,
+                     max_steps: int = 10000, warmup_steps: int = 200) -> None:
             super().__init__()
             self.model = DmcModel(config)
             self.weights, self.learning_rate, self.sample_rate = weights, learning_rate, sample_rate
+            self.reference_probability, self.max_steps, self.warmup_steps = reference_probability, max_steps, warmup_steps
 
         def training_step(self, batch: dict, index: int) -> torch.Tensor:
-            terms = _losses(self.model, prepare_batch(batch), self.weights, self.sample_rate)
+            prepared = prepare_batch(batch)
+            if prepared.reference is not None and float(torch.rand(())) >= self.reference_probability:
+                prepared.reference = None  # the seeded global generator: the same choices on a rerun
+            terms = _losses(self.model, prepared, self.weights, self.sample_rate)
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch["song"]))
             return terms["total"]
 
@@ -123,7 +143,15 @@ if L is not None:
             self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=len(batch["song"]))
 
         def configure_optimizers(self):
-            return torch.optim.AdamW(self.model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
+            optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(
+                optimizer, self._schedule), "interval": "step"}}
+
+        def _schedule(self, step: int) -> float:
+            if step < self.warmup_steps:
+                return (step + 1) / self.warmup_steps
+            progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
+            return 0.1 + 0.45 * (1.0 + math.cos(math.pi * progress))
 
 else:  # pragma: no cover
 
@@ -161,6 +189,22 @@ def load_dmc(path: str | os.PathLike) -> DmcModel:
     return model.eval()
 
 
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """The model of a run's Lightning checkpoint (mid-run too) as :func:`save_dmc` weights; the model's sizes come
+    from the run folder's ``config.json``."""
+    checkpoint = Path(checkpoint)
+    try:
+        run = json.loads((checkpoint.parent / "config.json").read_text(encoding="utf-8"))
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise ParameterError(f"{checkpoint}: expected a checkpoint of `mixdown train dmc` beside its config.json, "
+                             f"found {type(e).__name__}: {str(e)[:200]}") from None
+    config = DmcConfig.from_dict({**DmcConfig().to_dict(), **run.get("model", {}), "sample_rate": run["sample_rate"]})
+    model = DmcModel(config)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    return save_dmc(model, out)
+
+
 @dataclass
 class TrainConfig:
     """A training run (``mixdown train dmc --config run.yaml`` reads these keys).
@@ -168,17 +212,21 @@ class TrainConfig:
     Attributes:
         dataset: ``"NAME:ROOT"`` read by its loader (e.g. ``"synth:corpus/"``), split by song with ``seed``;
             None: the synthetic tone source (tests, smoke runs).
+        regime: ``style`` (a reference in the same style, kept with ``reference_probability``) or ``automix``.
         out: run folder: Lightning checkpoints (``last.ckpt``: a run resumes from it), ``metrics.csv`` and the
             final ``dmc.safetensors``.
         tracks, seconds, sample_rate: example size. batch_size, workers: the loader.
-        max_steps: optimiser steps in all (a resumed run continues to it). examples_per_epoch, val_examples:
-            random mixes per epoch and for validation (a fixed set).
+        max_steps: optimiser steps in all (a resumed run continues to it); max_hours: a wall-clock limit too
+            (None: none). examples_per_epoch, val_examples: random mixes per epoch and for validation (a fixed
+            set, always with its reference in the ``style`` regime).
         learning_rate, seed: Adam's step; everything random derives from the seed.
         weights: the loss weights (:class:`~mixdown.train.losses.LossWeights` fields).
         model: :class:`~mixdown.methods.dmc.model.DmcConfig` fields to change.
     """
 
     dataset: str | None = None
+    regime: str = "style"
+    reference_probability: float = 0.5
     out: str = "runs/dmc"
     tracks: int = 8
     seconds: float = 3.0
@@ -186,6 +234,7 @@ class TrainConfig:
     batch_size: int = 4
     workers: int = 2
     max_steps: int = 10000
+    max_hours: float | None = None
     examples_per_epoch: int = 1000
     val_examples: int = 32
     learning_rate: float = 3e-4
@@ -206,12 +255,16 @@ class TrainConfig:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ParameterError(f"{path}: unknown key(s) {unknown}; expected some of {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
+        config = cls(**data)
+        if config.regime not in ("style", "automix") or not 0.0 <= config.reference_probability <= 1.0:
+            raise ParameterError(f"{path}: expected regime style or automix and reference_probability in [0, 1], "
+                                 f"found {config.regime!r} and {config.reference_probability}")
+        return config
 
 
 def _datasets(config: TrainConfig):
     from mixdown.data.loaders import load_dataset
-    from mixdown.data.pipeline import RandomMixDataset, SyntheticSource
+    from mixdown.data.pipeline import RandomMixDataset, StyleTransferDataset, SyntheticSource
     from mixdown.data.splits import split_songs
 
     if config.dataset:
@@ -222,8 +275,9 @@ def _datasets(config: TrainConfig):
         train_source = val_source = SyntheticSource(min_tracks=min(2, config.tracks))
     common = dict(tracks=config.tracks, seconds=config.seconds, sample_rate=config.sample_rate,
                   drum_bus_probability=0.0)
-    return (RandomMixDataset(train_source, length=config.examples_per_epoch, seed=config.seed, **common),
-            RandomMixDataset(val_source, length=config.val_examples, seed=config.seed + 1, **common))
+    kind = StyleTransferDataset if config.regime == "style" else RandomMixDataset
+    return (kind(train_source, length=config.examples_per_epoch, seed=config.seed, **common),
+            kind(val_source, length=config.val_examples, seed=config.seed + 1, **common))
 
 
 def train_dmc(config: TrainConfig) -> Path:
@@ -241,8 +295,11 @@ def train_dmc(config: TrainConfig) -> Path:
     L.seed_everything(config.seed, workers=True, verbose=False)
     train_set, val_set = _datasets(config)
     model = DmcConfig.from_dict({**DmcConfig().to_dict(), **config.model, "sample_rate": config.sample_rate})
-    task = DmcTask(model, LossWeights(**config.weights), config.learning_rate, config.sample_rate)
-    trainer = L.Trainer(max_steps=config.max_steps, accelerator="cpu", devices=1, default_root_dir=str(out),
+    task = DmcTask(model, LossWeights(**config.weights), config.learning_rate, config.sample_rate,
+                   config.reference_probability, config.max_steps)
+    limit = None if config.max_hours is None else timedelta(hours=config.max_hours)
+    trainer = L.Trainer(max_steps=config.max_steps, max_time=limit, accelerator="cpu", devices=1,
+                        default_root_dir=str(out),
                         logger=CSVLogger(str(out), name="", version=""), log_every_n_steps=10,
                         callbacks=[ModelCheckpoint(dirpath=str(out), save_last=True, every_n_train_steps=100)],
                         enable_model_summary=False)

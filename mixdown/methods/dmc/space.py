@@ -85,16 +85,21 @@ class DmcSpace:
         console.set_parameters("returns", ret)
 
     def to_recipe(self, names: list[str], roles: list[str | None], trims_db: list[float],
-                  track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int) -> Recipe:
-        """The predictions as an ordinary recipe (plain floats), with each track's measured trim."""
+                  track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int,
+                  decimals: int | None = None) -> Recipe:
+        """The predictions as an ordinary recipe of plain floats (rounded to ``decimals`` places of their unit,
+        for people to read; None: exact), with each track's measured trim."""
+        def plain(x) -> float:
+            return float(x) if decimals is None else round(float(x), decimals)
+
         recipe = self.skeleton(names, roles, sample_rate)
         values, sends, ret = self.physical(track_norm.detach().double(), return_norm.detach().double())
         for i, strip in enumerate(recipe.tracks):
-            strip.chain[0].params["gain_db"] = float(trims_db[i])
+            strip.chain[0].params["gain_db"] = plain(trims_db[i])
             for (k, name), value in values.items():
-                strip.chain[k].params[name] = float(value[i])
-            strip.sends[0].level_db = float(sends[i])
-        recipe.returns[0].chain[0].params.update({name: float(v[0]) for (_, name), v in ret.items()})
+                strip.chain[k].params[name] = plain(value[i])
+            strip.sends[0].level_db = plain(sends[i])
+        recipe.returns[0].chain[0].params.update({name: plain(v[0]) for (_, name), v in ret.items()})
         recipe.validate()
         return recipe
 
