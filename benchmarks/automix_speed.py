@@ -69,8 +69,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_mixdown(stems: Path, out: Path) -> tuple[float, dict[str, float]]:
-    """Seconds for ``mix_folder`` and the seconds of each stage (from its progress callback)."""
+def run_mixdown(stems: Path, out: Path, method: str = "rules") -> tuple[float, dict[str, float]]:
+    """Seconds for ``mix_folder`` with ``method`` and the seconds of each stage (from its progress callback)."""
     from mixdown.api import mix_folder
 
     stages: dict[str, float] = {}
@@ -83,7 +83,7 @@ def run_mixdown(stems: Path, out: Path) -> tuple[float, dict[str, float]]:
         stages[current] = stages.get(current, 0.0) + now - last
         current, last = stage.split(":")[0], now
 
-    mix_folder(stems, out, progress=tick)
+    mix_folder(stems, out, method=method, progress=tick)
     end = time.perf_counter()
     stages[current] = stages.get(current, 0.0) + end - last
     return end - t0, stages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -24,6 +25,8 @@ from mixdown.export.report_html import measure_mix, write_report
 from mixdown.mastering import check_amounts, load_reference, loudness_target
 from mixdown.mastering.master import master_to_target
 from mixdown.memory import return_large_blocks
+from mixdown.methods.dmc.method import dmc_recipe
+from mixdown.methods.dmc.optimize import optimize_recipe
 from mixdown.methods.intent import Intent, load_intent
 from mixdown.methods.dugan import SpeechActivity, dugan_recipe
 from mixdown.methods.rules import rules_recipe
@@ -226,10 +229,12 @@ def mix_folder(
         genre: overrides the intent's genre.
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
         seed: the reverb's noise seed (same seed, same bits).
-        method: ``rules`` (music: the default) or ``dugan`` (speech: many microphones, gain sharing, with a
-            who-spoke-when report); see :data:`METHODS`.
+        method: ``rules`` (music: the default), ``dmc`` (the learned mixer: the shipped network sets every
+            knob, in the reference's style when there is one), ``optimize`` (the DMC's knobs then moved by
+            gradient descent toward the reference; needs one) or ``dugan`` (speech: many microphones, gain
+            sharing, with a who-spoke-when report); see :data:`METHODS`.
         reference: a reference mix (audio file; overrides the intent's): the master's tonal balance, width and
-            loudness move toward it.
+            loudness move toward it (and ``dmc`` mixes in its style).
         reference_amounts: ``{"tone", "width", "loudness": 0..1}`` how far (see
             :func:`mixdown.mastering.check_amounts`; missing keys take the defaults).
         preview: render only the loudest 30 s (decisions are those of the whole song; the master is solved on
@@ -253,15 +258,18 @@ def mix_folder(
         if progress else (lambda name: None)
     if method not in METHODS:
         raise ParameterError(f"method: expected one of {', '.join(METHODS)}, found {method!r}; fix: use rules for "
-                             "music or dugan for speech")
+                             "music, dmc for the learned mixer (optimize with a reference) or dugan for speech")
     amounts = check_amounts(reference_amounts)
     plan = plan_session(stems)
     intent.check_tracks(plan.names)
     reference = reference if reference is not None else intent.reference
+    intent.reference = Path(reference) if reference is not None else None  # the learned methods listen to it
     matched = load_reference(reference, plan.sample_rate) if reference is not None else None  # fail early
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
     analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"), true_peak=False)
-    recipe = METHODS[method](plan, analysis, intent, out_dir, seed)
+    decide = METHODS[method]
+    slow = {"progress": stage(method)} if "progress" in inspect.signature(decide).parameters else {}
+    recipe = decide(plan, analysis, intent, out_dir, seed, **slow)
     start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
     stems_dir = _output_folder(out_dir / "stems") if write_stems else None
     speech = SpeechActivity.for_recipe(recipe, plan.sample_rate) if recipe.gain_sharing is not None else None
@@ -298,9 +306,9 @@ def mix_folder(
                      warnings, recipe.notes.get("speaking_s", {}))
 
 
-METHODS = {"rules": rules_recipe, "dugan": dugan_recipe}
+METHODS = {"rules": rules_recipe, "dugan": dugan_recipe, "dmc": dmc_recipe, "optimize": optimize_recipe}
 """The automatic mixers ``mix_folder`` can run, by name: each is ``(plan, analysis, intent, recipe_dir, seed) ->
-Recipe``."""
+Recipe``; one that takes a ``progress`` keyword gets a ``(done, total)`` callback."""
 
 
 def _after(before: SessionAnalysis, measured: StreamMeasures, duration_s: float) -> SessionAnalysis:

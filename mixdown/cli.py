@@ -16,6 +16,7 @@ from rich.table import Table
 
 from mixdown.console.amount import parse_amounts
 from mixdown.errors import MixdownError
+from mixdown.export.files import atomic_path
 from mixdown.mastering.reference import parse_amounts as parse_reference_amounts
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="mixdown: AI-assisted multitrack mixing.")
@@ -37,9 +38,11 @@ def mix(
     genre: Optional[str] = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
     seed: int = typer.Option(0, "--seed", help="seed of the reverb's noise: same seed, same file"),
-    method: str = typer.Option("rules", "--method", help="rules (music) or dugan (speech: many mics, gain sharing)"),
+    method: str = typer.Option("rules", "--method", help="rules (music), dmc (the learned mixer; with --reference, in its "
+                                "style), optimize (dmc, then gradient descent toward --reference) or dugan (speech: "
+                                "many mics, gain sharing)"),
     reference: Optional[Path] = typer.Option(None, "--reference", help="a reference mix: the master moves toward "
-                                             "its tonal balance, width and loudness"),
+                                             "its tonal balance, width and loudness (dmc: the mix takes its style)"),
     reference_amount: Optional[str] = typer.Option(None, "--reference-amount", help="how far, e.g. "
                                                    "tone=0.7,width=0.5,loudness=1"),
     preview: bool = typer.Option(False, "--preview", help="render only the loudest 30 s (preview.wav), fast"),
@@ -392,6 +395,76 @@ def train_dmc_command(
     except MixdownError as e:
         _fail(e)
     _stdout().print(f"wrote {weights}", highlight=False)
+
+
+@train_app.command("export")
+def train_export_command(
+    checkpoint: Path = typer.Argument(..., help="a run's Lightning checkpoint (e.g. runs/dmc/last.ckpt)"),
+    output: Path = typer.Option(..., "--output", "-o", help="the safetensors file to write"),
+) -> None:
+    """Write a checkpoint's model (a run in progress too) as DMC weights for --method dmc and evaluate."""
+    try:
+        from mixdown.train.dmc import export_checkpoint
+
+        path = export_checkpoint(checkpoint, output)
+    except MixdownError as e:
+        _fail(e)
+    _stdout().print(f"wrote {path}", highlight=False)
+
+
+@train_app.command("plot")
+def train_plot_command(
+    run: Path = typer.Argument(..., help="a run folder (its metrics.csv) or a metrics.csv"),
+    output: Path = typer.Option(..., "--output", "-o", help="the figure to write (.png or .svg)"),
+) -> None:
+    """Plot a run's loss curves (each term; training smoothed, validation as points)."""
+    try:
+        from mixdown.export.plots import plot_training
+
+        path = plot_training(run / "metrics.csv" if run.is_dir() else run, output)
+    except MixdownError as e:
+        _fail(e)
+    _stdout().print(f"wrote {path}", highlight=False)
+
+
+@train_app.command("evaluate")
+def train_evaluate_command(
+    data: str = typer.Argument(..., help="held-out songs as NAME:ROOT, e.g. synth:corpus_test/"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="DMC weights (default: the shipped ones)"),
+    exclude: Optional[str] = typer.Option(None, "--exclude", help="NAME:ROOT of the training songs: songs sharing "
+                                          "a split group (a score) with them are left out"),
+    songs: int = typer.Option(50, "--songs", help="songs for parameter recovery"),
+    style_songs: int = typer.Option(10, "--style-songs", help="of those, songs for the style-transfer table (each "
+                                    "is mixed by every method; optimize costs about a minute a song)"),
+    methods: str = typer.Option("none,rules,dmc,optimize", "--methods", help="style-transfer methods"),
+    optimize_songs: int = typer.Option(10, "--optimize-songs", help="songs for recovery by dmc + optimize"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write every figure as JSON"),
+) -> None:
+    """Parameter recovery and style transfer of a DMC on held-out songs (the figures of docs/dmc.md)."""
+    try:
+        from mixdown.train.evaluation import evaluate
+
+        with _progress_bar() as bar:
+            task = bar.add_task("evaluating", total=None)
+            report = evaluate(data, weights, exclude, songs, style_songs, tuple(methods.split(",")), optimize_songs,
+                              progress=lambda text: bar.update(task, description=text[:40]))
+    except MixdownError as e:
+        _fail(e)
+    out = _stdout()
+    out.print(f"parameter recovery on {report['songs']} songs ({report['tracks']} tracks): share within tolerance",
+              highlight=False)
+    for mode, result in report["recovery"].items():
+        out.print(f"  {mode} ({result['songs']} songs): " + ", ".join(
+            f"{k} {100 * v:.0f}% (median error {result['median_error'][k]:.2f})" for k, v in result["within"].items()),
+            highlight=False)
+    if report.get("style"):
+        out.print(f"style transfer on {report['style_songs']} songs (means; lower is better)", highlight=False)
+        for method, row in report["style"]["summary"].items():
+            out.print(f"  {method:<10}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()), highlight=False)
+    if json_out:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        out.print(f"wrote {json_out}", highlight=False)
 
 
 def _role_counts(songs) -> dict[str, int]:

@@ -81,6 +81,10 @@ model: {{channels: [8, 16], width: 32, heads: 2, layers: 1, feedforward: 64}}
     weights = train_dmc(config)
     assert load_dmc(weights).config.width == 32
     assert (tmp_path / "run" / "last.ckpt").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+    from mixdown.export.plots import plot_training
+
+    curve = plot_training(tmp_path / "run" / "metrics.csv", tmp_path / "curve.png", smooth=1)
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config.max_steps = 5  # resumes from last.ckpt at step 3
     train_dmc(config)
     state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)
@@ -106,3 +110,30 @@ def test_style_batches_carry_their_reference_and_the_schedule_warms_up_then_deca
     rates = [task._schedule(s) for s in (0, 99, 199, 700, 1200, 5000)]
     assert rates[0] == pytest.approx(1 / 200) and rates[1] == pytest.approx(0.5) and rates[2] == pytest.approx(1.0)
     assert rates[3] == pytest.approx(0.55) and rates[4] == pytest.approx(0.1) and rates[5] == pytest.approx(0.1)
+
+
+def test_recovery_scores_a_perfect_and_a_flat_guess():
+    from mixdown.data.pipeline import StyleTransferDataset, collate
+    from mixdown.train.evaluation import parameter_recovery
+
+    data = StyleTransferDataset(SyntheticSource(min_tracks=3), tracks=4, seconds=0.5, sample_rate=SR, length=3,
+                                seed=0, drum_bus_probability=0.0)
+    examples = [collate([data[i]]) for i in range(3)]
+
+    class Oracle(torch.nn.Module):
+        config = DmcConfig()
+
+        def __init__(self, offset=0.0):
+            super().__init__()
+            self.offset, self.calls = offset, 0
+
+        def forward(self, stems, mask, roles, reference=None):
+            truth = prepare_batch(examples[self.calls % 3]).target_tracks
+            self.calls += 1
+            return (truth + self.offset).clamp(0, 1), torch.full((1, 5), 0.5)
+
+    perfect = parameter_recovery(Oracle(), examples)
+    assert all(v == 1.0 for v in perfect.within.values()), perfect.within
+    shifted = parameter_recovery(Oracle(0.05), examples, reference="none")  # 0.05 of the fader's 84 dB: 4.2 dB
+    assert shifted.within["gain"] < 0.5 and shifted.within["gain_relative"] > shifted.within["gain"]
+    assert shifted.median_error["pan"] == pytest.approx(0.1, abs=0.01)  # 0.05 of pan's range of 2

@@ -28,6 +28,7 @@ __all__ = [
     "speakers_figure",
     "stage_figure",
     "track_spectra_figure",
+    "plot_training",
 ]
 
 PLOT_FORMATS = ("png", "svg")
@@ -121,6 +122,42 @@ def plot_comparison(mix, reference, sample_rate: int, loudness_match_db: float, 
     for axis in axes.flat:
         axis.grid(True, which="both", alpha=0.3)
     return _save(figure, directory / f"comparison.{format}", format)
+
+
+def plot_training(metrics_csv: str | os.PathLike, path: str | os.PathLike, smooth: int = 20) -> Path:
+    """Loss curves of a training run (Lightning's ``metrics.csv``): each ``train/`` term smoothed by a running
+    mean over ``smooth`` logged values, with the ``val/`` points; one panel per term. PNG or SVG by suffix."""
+    import csv
+
+    path = Path(path)
+    format = path.suffix.lstrip(".") or "png"
+    _prepare(path.parent, format)
+    try:
+        with open(metrics_csv, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise OutputError(f"{metrics_csv}: cannot read the training metrics ({e.strerror}); fix: point at a run's "
+                          "metrics.csv") from None
+    terms = sorted({k.split("/", 1)[1] for k in (rows[0] if rows else {}) if k.startswith(("train/", "val/"))})
+    if not terms:
+        raise OutputError(f"{metrics_csv}: expected train/ and val/ columns, found none; fix: point at a run's "
+                          "metrics.csv")
+    figure, axes = _figure(1, len(terms), size=(4.0 * len(terms), 3.5))
+    for axis, term in zip(axes.flat, terms):
+        for kind, style in (("train", "-"), ("val", "o-")):
+            points = [(int(r["step"]), float(r[f"{kind}/{term}"])) for r in rows if r.get(f"{kind}/{term}")]
+            if not points:
+                continue
+            steps, values = np.array(points).T
+            if kind == "train" and values.size >= smooth:
+                values = np.convolve(values, np.ones(smooth) / smooth, "valid")
+                steps = steps[smooth - 1 :]
+            axis.plot(steps, values, style, label=kind, markersize=3)
+        axis.set_title(term)
+        axis.set_xlabel("step")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize="small")
+    return _save(figure, path, format)
 
 
 def _prepare(directory: str | os.PathLike, format: str) -> Path:

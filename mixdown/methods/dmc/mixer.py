@@ -30,7 +30,8 @@ def render_prediction(inputs: list[torch.Tensor], names: list[str], roles: list[
                       track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int,
                       space: DmcSpace = SPACE) -> torch.Tensor:
     """Render predicted parameters through the console: ``(2, n)`` at -23 LUFS, differentiable in the
-    predictions (the normalising gain is measured, a constant for the gradient, as a master gain would be).
+    predictions and, like the normalisation, invariant to the mix's overall level (a common fader offset has no
+    gradient).
 
     Args:
         inputs: per track ``(1 or 2, n)`` console inputs; ``names``, ``roles``, ``trims_db`` per track.
@@ -43,4 +44,7 @@ def render_prediction(inputs: list[torch.Tensor], names: list[str], roles: list[
     space.bind(console, track_norm, return_norm)
     mix = console.render([x.to(track_norm.dtype) for x in inputs])
     gain_db, _ = normalising_gain_db(mix, sample_rate)
-    return mix * db_to_amplitude(torch.tensor(gain_db, dtype=mix.dtype))
+    # x rms.detach() / rms is 1 in value, but makes the gradient blind to the mix's overall scale, as the
+    # normalisation is: without it the losses pull every fader down together, with no sound to stop them
+    rms = mix.square().mean().clamp_min(1e-20).sqrt()
+    return mix * db_to_amplitude(torch.tensor(gain_db, dtype=mix.dtype)) * (rms.detach() / rms)

@@ -1,0 +1,218 @@
+"""How well a DMC works, on songs it never heard: parameter recovery and style transfer (issue 6's figures).
+
+Each held-out song gives one example of :class:`~mixdown.data.pipeline.StyleTransferDataset`: a random recipe
+mixes two adjacent sections of an excerpt; the first section's mix is the reference, the second's stems are
+to be mixed and its mix is the target.
+
+* **Parameter recovery**: the DMC hears the second section's stems and the reference and predicts the recipe;
+  per track we count the predictions within tolerance of the recipe (fader 1 dB, pan 0.1, EQ band gain 2 dB,
+  compressor threshold 3 dB). A mix is normalised to -23 LUFS, so only the faders' differences are heard: the
+  fader is also reported with each song's median error removed (``gain_relative``).
+* **Style transfer**: each method mixes the second section toward the reference, through :func:`mix_folder`
+  exactly as a user runs it (loudness target ``none``); the result and the target are brought to -23 LUFS and
+  compared (:func:`mixdown.evaluate.compare`: AF distance, MR-STFT), and the AF distance to the reference itself
+  (another section: what a user can check) is reported too. ``none`` is the stems summed at unity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from mixdown.data.pipeline import StyleTransferDataset, collate
+from mixdown.data.random_mix import console_inputs, normalising_gain_db
+from mixdown.dsp.gain import db_to_amplitude
+from mixdown.evaluate import compare
+from mixdown.methods.dmc.method import _FADER, _PAN
+from mixdown.methods.dmc.model import DmcModel
+from mixdown.methods.dmc.space import SPACE, TRACK_STEPS
+
+__all__ = ["TOLERANCES", "RecoveryResult", "evaluate", "held_out_examples", "held_out_songs", "parameter_recovery",
+           "style_transfer"]
+
+TOLERANCES = {"gain": 1.0, "gain_relative": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
+"""Largest error counted as recovered, in the parameter's unit (dB, or pan position in [-1, 1])."""
+_EQ_GAINS = [j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "parametric_eq" and p.name.endswith("gain_db")]
+_THRESHOLD = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "threshold_db")
+_RATIO = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "ratio")
+
+
+def held_out_examples(songs: list, tracks: int = 8, seconds: float = 3.0, sample_rate: int = 44100,
+                      seed: int = 1234) -> list[dict]:
+    """One style-transfer example per song (the same for a given seed): a batch of one, as the loader gives."""
+    return [collate([StyleTransferDataset([song], tracks, seconds, sample_rate, 1, seed + i,
+                                          drum_bus_probability=0.0)[0]]) for i, song in enumerate(songs)]
+
+
+@dataclass
+class RecoveryResult:
+    """Shares of recovered parameters (``within``: name -> share in [0, 1]), how many were judged, and the
+    median absolute errors, for one way of running the model."""
+
+    within: dict[str, float]
+    counts: dict[str, int]
+    median_error: dict[str, float]
+    errors: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+
+def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "other_section",
+                       optimize_steps: int = 0) -> RecoveryResult:
+    """Judge the DMC's predictions against each example's recipe (see the module's description).
+
+    Args:
+        reference: what the DMC hears besides the stems: ``other_section`` (the reference: the same recipe on
+            the section before), ``same_section`` (the target mix itself: recovering a mix's recipe) or ``none``.
+        optimize_steps: then this many steps of :func:`~mixdown.methods.dmc.optimize.optimize` toward that
+            reference (with the STFT distance for ``same_section``); 0: the DMC alone.
+
+    EQ gains count every band (an unused band's target is 0 dB); thresholds count only compressing tracks
+    (ratio above 1.5: below it a threshold is barely heard).
+    """
+    from mixdown.methods.dmc.optimize import optimize
+    from mixdown.train.dmc import prepare_batch
+
+    errors: dict[str, list[float]] = {name: [] for name in TOLERANCES}
+    for batch in examples:
+        prepared = prepare_batch(batch)
+        heard = {"other_section": prepared.reference, "same_section": prepared.target_mix, "none": None}[reference]
+        with torch.no_grad():
+            tracks, ret = model(prepared.stems, prepared.mask, prepared.roles, heard)
+        count = int(prepared.mask[0].sum())
+        guess, truth = tracks[0, :count], prepared.target_tracks[0, :count].double()
+        if optimize_steps and heard is not None:
+            guess, _, _ = optimize([prepared.inputs[0]], prepared.names[0], prepared.track_roles[0],
+                                   prepared.trims[0], guess, ret[0], heard, model.config.sample_rate,
+                                   optimize_steps, same_music=reference == "same_section")
+        guess = guess.double()
+        value = lambda x, j: SPACE.track[j][1].denormalize(x[:, j])  # noqa: E731
+        gain = (value(guess, _FADER) - value(truth, _FADER)).tolist()
+        errors["gain"] += [abs(e) for e in gain]
+        errors["gain_relative"] += [abs(e - float(np.median(gain))) for e in gain]
+        errors["pan"] += (value(guess, _PAN) - value(truth, _PAN)).abs().tolist()
+        for j in _EQ_GAINS:
+            errors["eq_gain"] += (value(guess, j) - value(truth, j)).abs().tolist()
+        compressing = value(truth, _RATIO) > 1.5
+        errors["comp_threshold"] += (value(guess, _THRESHOLD) - value(truth, _THRESHOLD)).abs()[compressing].tolist()
+    within = {k: float(np.mean(np.array(v) <= TOLERANCES[k])) if v else math.nan for k, v in errors.items()}
+    return RecoveryResult(within, {k: len(v) for k, v in errors.items()},
+                          {k: float(np.median(v)) if v else math.nan for k, v in errors.items()}, errors)
+
+
+def _write(folder: Path, audio: dict[str, torch.Tensor], sample_rate: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, x in audio.items():
+        sf.write(folder / f"{name}.wav", x.T.numpy(), sample_rate, subtype="FLOAT")
+
+
+def _at_reference_level(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    return x * db_to_amplitude(torch.tensor(normalising_gain_db(x, sample_rate)[0]))
+
+
+def style_transfer(examples: list[dict], methods: tuple[str, ...] = ("none", "rules", "dmc", "optimize"),
+                   sample_rate: int = 44100, progress: Callable[[str], None] | None = None) -> dict:
+    """Mix each example's second section with each method toward its reference; compare with the target.
+
+    Returns:
+        ``{method: {"af_to_target": [...], "mrstft_to_target": [...], "af_to_reference": [...]}}`` per example,
+        plus ``"summary"``: ``{method: {metric: mean}}``.
+    """
+    from mixdown.api import mix_folder
+
+    results = {m: {"af_to_target": [], "mrstft_to_target": [], "af_to_reference": []} for m in methods}
+    for i, batch in enumerate(examples):
+        count = int(batch["mask"][0].sum())
+        recipe = json.loads(batch["recipe"][0])
+        names = [f"{k:02d}_{t['name']}"[:40].replace("/", "_") for k, t in enumerate(recipe["tracks"])]
+        stems = console_inputs(batch["stems"][0, :count])
+        target, reference = batch["mix"][0], batch["reference"][0]
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            _write(tmp / "stems", dict(zip(names, stems)), sample_rate)
+            _write(tmp, {"reference": reference}, sample_rate)
+            for method in methods:
+                if progress:
+                    progress(f"song {i + 1}/{len(examples)}: {method}")
+                if method == "none":
+                    mix = sum(x.expand(2, -1) for x in stems)
+                else:
+                    out = mix_folder(tmp / "stems", tmp / method, target="none", method=method,
+                                     reference=tmp / "reference.wav", report=False)
+                    audio, _ = sf.read(out.mix_path, dtype="float32", always_2d=True)
+                    mix = torch.from_numpy(audio.T.copy())
+                mix = _at_reference_level(mix, sample_rate)
+                to_target = compare(mix, target, sample_rate)
+                to_reference = compare(mix, reference, sample_rate, align=False)
+                results[method]["af_to_target"].append(to_target.audio_feature_loss)
+                results[method]["mrstft_to_target"].append(to_target.mrstft["total"])
+                results[method]["af_to_reference"].append(to_reference.audio_feature_loss)
+    results["summary"] = {m: {k: float(np.mean(v)) for k, v in results[m].items()} for m in methods}
+    return results
+
+
+def held_out_songs(data: str, exclude: str | None = None) -> list:
+    """The songs of ``data`` (``NAME:ROOT``) that share no split group (a score) or artist with ``exclude``'s
+    (song ids are not compared: two corpora number their songs alike)."""
+    from mixdown.data.loaders import load_dataset
+    from mixdown.data.splits import group_key
+
+    def load(spec: str) -> list:
+        name, _, root = spec.partition(":")
+        return load_dataset(name, root)
+
+    songs = load(data)
+    if exclude:
+        seen = {key for key in map(group_key, load(exclude)) if not key.startswith("song:")}
+        songs = [s for s in songs if group_key(s) not in seen]
+    return songs
+
+
+def evaluate(data: str, weights: str | Path | None = None, exclude: str | None = None, songs: int = 50,
+             style_songs: int = 10, methods: tuple[str, ...] = ("none", "rules", "dmc", "optimize"),
+             optimize_songs: int = 10, optimize_steps: int = 150,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Parameter recovery on ``songs`` held-out songs (the DMC hearing the other section, the same section or
+    no reference; and on the first ``optimize_songs``, the DMC then ``optimize_steps`` of optimisation toward
+    the same section's mix) and the style-transfer table on the first ``style_songs``; JSON-ready.
+    ``weights``: None for the shipped ones."""
+    import os
+
+    from mixdown.errors import ParameterError
+    from mixdown.methods.dmc.method import WEIGHTS_VARIABLE, shipped_model
+
+    chosen = held_out_songs(data, exclude)[:songs]
+    if not chosen:
+        raise ParameterError(f"{data}: expected held-out songs, found none (all share a split group with {exclude})")
+    previous = os.environ.get(WEIGHTS_VARIABLE)
+    if weights is not None:
+        os.environ[WEIGHTS_VARIABLE] = str(weights)
+    try:
+        model = shipped_model()
+        if progress:
+            progress("cutting examples")
+        examples = held_out_examples(chosen, sample_rate=model.config.sample_rate)
+        recovery = {}
+        runs = [(mode, examples, mode, 0) for mode in ("other_section", "same_section", "none")]
+        if optimize_songs > 0:
+            runs.append(("same_section+optimize", examples[:optimize_songs], "same_section", optimize_steps))
+        for name, subset, mode, steps in runs:
+            if progress:
+                progress(f"recovery {name}")
+            result = parameter_recovery(model, subset, mode, steps)
+            recovery[name] = {"songs": len(subset), "within": result.within, "counts": result.counts,
+                              "median_error": result.median_error}
+        style = style_transfer(examples[:style_songs], methods, model.config.sample_rate, progress) \
+            if style_songs > 0 else None
+    finally:
+        if weights is not None:
+            os.environ.pop(WEIGHTS_VARIABLE) if previous is None else os.environ.update({WEIGHTS_VARIABLE: previous})
+    return {"data": data, "weights": str(weights or "shipped"), "songs": len(chosen),
+            "tracks": int(sum(int(b["mask"].sum()) for b in examples)), "tolerances": TOLERANCES,
+            "recovery": recovery, "style_songs": min(style_songs, len(examples)), "style": style}
