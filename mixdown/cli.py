@@ -388,13 +388,18 @@ def train_dmc_command(
     config: Path = typer.Option(..., "--config", help="YAML run config (keys: mixdown.train.dmc.TrainConfig)"),
 ) -> None:
     """Train the DMC controller through the differentiable console; resumes from the run folder's last.ckpt."""
-    try:
-        from mixdown.train.dmc import TrainConfig, train_dmc
+    from mixdown.train.dmc import TrainConfig, train_dmc
 
-        weights = train_dmc(TrainConfig.from_file(config))
+    _report_written(lambda: train_dmc(TrainConfig.from_file(config)))
+
+
+def _report_written(write) -> None:
+    """Run ``write()`` (which returns the path it wrote) and say so; a MixdownError ends the command cleanly."""
+    try:
+        path = write()
     except MixdownError as e:
         _fail(e)
-    _stdout().print(f"wrote {weights}", highlight=False)
+    _stdout().print(f"wrote {path}", highlight=False)
 
 
 @train_app.command("export")
@@ -403,13 +408,9 @@ def train_export_command(
     output: Path = typer.Option(..., "--output", "-o", help="the safetensors file to write"),
 ) -> None:
     """Write a checkpoint's model (a run in progress too) as DMC weights for --method dmc and evaluate."""
-    try:
-        from mixdown.train.dmc import export_checkpoint
+    from mixdown.train.dmc import export_checkpoint
 
-        path = export_checkpoint(checkpoint, output)
-    except MixdownError as e:
-        _fail(e)
-    _stdout().print(f"wrote {path}", highlight=False)
+    _report_written(lambda: export_checkpoint(checkpoint, output))
 
 
 @train_app.command("plot")
@@ -418,13 +419,9 @@ def train_plot_command(
     output: Path = typer.Option(..., "--output", "-o", help="the figure to write (.png or .svg)"),
 ) -> None:
     """Plot a run's loss curves (each term; training smoothed, validation as points)."""
-    try:
-        from mixdown.export.plots import plot_training
+    from mixdown.export.plots import plot_training
 
-        path = plot_training(run / "metrics.csv" if run.is_dir() else run, output)
-    except MixdownError as e:
-        _fail(e)
-    _stdout().print(f"wrote {path}", highlight=False)
+    _report_written(lambda: plot_training(run / "metrics.csv" if run.is_dir() else run, output))
 
 
 @train_app.command("evaluate")
