@@ -160,3 +160,26 @@ def test_openmsx_source_reads_the_debian_songs_or_names_the_package(monkeypatch,
     monkeypatch.setattr(sources, "OPENMSX_FOLDER", tmp_path / "missing")
     with pytest.raises(ParameterError, match="apt-get install openttd-openmsx"):
         sources.check_sources(["openmsx"])
+
+
+def test_a_score_music21_cannot_convert_is_replaced_by_another(monkeypatch):
+    from music21.exceptions21 import Music21Exception
+
+    from mixdown.data.synth import sources
+    from mixdown.errors import DatasetError
+
+    pieces = (sources.Path("corpus/bach/bad.mxl"), sources.Path("corpus/bach/good.mxl"))
+    good = sources.groove(np.random.default_rng(0), 4.0)
+
+    def convert(path):
+        if path.name == "bad.mxl":
+            raise Music21Exception("cannot expand Stream: badly formed repeats")
+        return good
+
+    monkeypatch.setattr(sources, "_music21_pieces", lambda: pieces)
+    monkeypatch.setattr(sources, "_music21_performance", convert)
+    perf, info = sources.pick("music21", np.random.default_rng(1), 4.0)
+    assert perf is good and info["name"] == "bach/good.mxl"
+    monkeypatch.setattr(sources, "_music21_pieces", lambda: pieces[:1])
+    with pytest.raises(DatasetError, match="converts to MIDI"):
+        sources.pick("music21", np.random.default_rng(1), 4.0)

@@ -13,9 +13,9 @@ from mixdown import api
 from mixdown.analysis import analyze_files
 from mixdown.audio import plan_session
 from mixdown.console.recipe import Recipe
-from mixdown.methods.dmc.method import _FADER, _PAN, estimate, shipped_model, window_starts
+from mixdown.methods.dmc.method import estimate, shipped_model, window_starts
 from mixdown.methods.dmc.model import DmcConfig
-from mixdown.methods.dmc.space import SPACE
+from mixdown.methods.dmc.space import FADER, PAN, SPACE
 from mixdown.methods.intent import Intent
 
 RATE = 44100
@@ -64,16 +64,16 @@ def test_estimates_are_medians_over_the_windows_where_a_track_plays():
     # track 0 plays in windows 0, 1, 2 at two levels; track 1 only in window 3
     windows = [[loud, silent], [quiet, silent], [loud, silent], [silent, loud]]
     track_norm, ret, trims = estimate(_Scripted(), windows, ["bass", "lead_vocal"])
-    assert torch.allclose(track_norm[0, _PAN], torch.tensor(0.1))  # median of 0.0, 0.1, 0.2
-    assert torch.allclose(track_norm[1, _PAN], torch.tensor(0.3))  # window 3 alone
+    assert torch.allclose(track_norm[0, PAN], torch.tensor(0.1))  # median of 0.0, 0.1, 0.2
+    assert torch.allclose(track_norm[1, PAN], torch.tensor(0.3))  # window 3 alone
     assert trims == pytest.approx([0.0, 0.0], abs=1e-4) and torch.allclose(ret, torch.tensor(0.5))
     # the fader: median of (trim + fader) over windows 0-2, less the median trim (0 dB: -20 dBFS is the loud
     # level); then both faders move together so that their median is that of the role priors (bass 0, lead +2)
-    fader = SPACE.track[_FADER][1]
+    fader = SPACE.track[FADER][1]
     levels = [0.0 + fader.denormalize(torch.tensor(0.0)), 20.0 + fader.denormalize(torch.tensor(0.1)),
               0.0 + fader.denormalize(torch.tensor(0.2))]
     expected = float(np.median([float(v) for v in levels])) - float(fader.denormalize(torch.tensor(0.3)))
-    got = fader.denormalize(track_norm[:, _FADER])
+    got = fader.denormalize(track_norm[:, FADER])
     assert float(got[0] - got[1]) == pytest.approx(expected, abs=1e-3)
     assert float(got.mean()) == pytest.approx(1.0, abs=1e-3)
 
@@ -110,4 +110,5 @@ def test_a_reference_changes_the_dmc_mix(dmc_mix, tmp_path):
                              report=False)
     before = json.loads(Path(result.recipe_path).read_text())["tracks"][1]["chain"]
     after = json.loads(Path(steered.recipe_path).read_text())["tracks"][1]["chain"]
-    assert before != after and Recipe.load(steered.recipe_path).notes["dmc"]["reference"] == "ref.wav"
+    note = Recipe.load(steered.recipe_path).notes["dmc"]["reference"]
+    assert before != after and note["file"] == "ref.wav" and not note["same_music"]  # 6 s: not this 12 s song

@@ -6,10 +6,9 @@ import torch
 
 from mixdown.errors import ParameterError
 from mixdown.evaluate import audio_feature_loss
-from mixdown.methods.dmc.method import _FADER, _PAN
 from mixdown.methods.dmc.mixer import render_prediction
 from mixdown.methods.dmc.optimize import optimize, optimize_recipe
-from mixdown.methods.dmc.space import SPACE
+from mixdown.methods.dmc.space import FADER, PAN, SPACE
 from mixdown.methods.intent import Intent
 
 RATE = 44100
@@ -31,15 +30,15 @@ def test_optimisation_moves_the_knobs_toward_a_reference_mix():
     windows, names, roles, trims = _windows(), ["bass", "hats"], ["bass", "hihat"], [0.0, 0.0]
     start = torch.full((2, SPACE.track_size), 0.5)
     target = start.clone()
-    target[1, _FADER], target[0, _PAN] = 0.65, 0.3  # the noise 12.6 dB louder, the tone to the left
+    target[1, FADER], target[0, PAN] = 0.65, 0.3  # the noise 12.6 dB louder, the tone to the left
     ret = torch.full((len(SPACE.ret),), 0.5)
     with torch.no_grad():
         references = torch.stack([render_prediction(w, names, roles, trims, target, ret, RATE) for w in windows])
     knobs, ret_out, cycles = optimize(windows, names, roles, trims, start, ret, references, RATE, steps=60)
     assert len(cycles) == 30 and cycles[-1] < 0.5 * cycles[0] and min(cycles) < 0.35 * cycles[0], cycles
-    fader = SPACE.track[_FADER][1]
-    louder_db = float(fader.denormalize(knobs[1, _FADER]) - fader.denormalize(knobs[0, _FADER]))
-    assert louder_db > 4.0 and float(knobs[0, _PAN]) < 0.49  # the balance and the pan moved the right way
+    fader = SPACE.track[FADER][1]
+    louder_db = float(fader.denormalize(knobs[1, FADER]) - fader.denormalize(knobs[0, FADER]))
+    assert louder_db > 4.0 and float(knobs[0, PAN]) < 0.49  # the balance and the pan moved the right way
     with torch.no_grad():
         mixes = [render_prediction(w, names, roles, trims, knobs, ret_out, RATE) for w in windows]
         after = sum(float(audio_feature_loss(m[None], r[None], RATE)) for m, r in zip(mixes, references)) / 2
@@ -63,6 +62,6 @@ def test_the_rendered_mix_gives_no_gradient_to_its_overall_level():
     target = 0.01 * torch.randn(2, RATE, generator=torch.Generator().manual_seed(1))
     mix = render_prediction(windows[0], names, roles, trims, knobs, ret, RATE)
     audio_feature_loss(mix[None], target[None], RATE).backward()
-    faders = knobs.grad[:, _FADER]
+    faders = knobs.grad[:, FADER]
     # the send is post-fader, so moving both faders together scales the whole mix: the normalisation undoes it
     assert float(faders.abs().max()) > 1e-4 and abs(float(faders.sum())) < 1e-3 * float(faders.abs().max())

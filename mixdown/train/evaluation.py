@@ -4,10 +4,10 @@ Each held-out song gives one example of :class:`~mixdown.data.pipeline.StyleTran
 mixes two adjacent sections of an excerpt; the first section's mix is the reference, the second's stems are
 to be mixed and its mix is the target.
 
-* **Parameter recovery**: the DMC hears the second section's stems and the reference and predicts the recipe;
-  per track we count the predictions within tolerance of the recipe (fader 1 dB, pan 0.1, EQ band gain 2 dB,
-  compressor threshold 3 dB). A mix is normalised to -23 LUFS, so only the faders' differences are heard: the
-  fader is also reported with each song's median error removed (``gain_relative``).
+* **Parameter recovery**: the DMC hears the second section's stems and the reference and sets the console as
+  ``--method dmc`` does; per track we count the values within tolerance of the recipe (fader and track level
+  1 dB, pan 0.1, EQ band gain 2 dB, compressor threshold 3 dB). A mix is normalised to -23 LUFS, so only the
+  faders' differences are heard: faders and levels are judged with each song's median error removed.
 * **Style transfer**: each method mixes the second section toward the reference, through :func:`mix_folder`
   exactly as a user runs it (loudness target ``none``); the result and the target are brought to -23 LUFS and
   compared (:func:`mixdown.evaluate.compare`: AF distance, MR-STFT), and the AF distance to the reference itself
@@ -27,18 +27,18 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from mixdown.console.render import Console
 from mixdown.data.pipeline import StyleTransferDataset, collate
 from mixdown.data.random_mix import console_inputs, normalising_gain_db
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.evaluate import compare
-from mixdown.methods.dmc.method import _FADER, _PAN
 from mixdown.methods.dmc.model import DmcModel
-from mixdown.methods.dmc.space import SPACE, TRACK_STEPS
+from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
 
 __all__ = ["TOLERANCES", "RecoveryResult", "evaluate", "held_out_examples", "held_out_songs", "parameter_recovery",
            "style_transfer"]
 
-TOLERANCES = {"gain": 1.0, "gain_relative": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
+TOLERANCES = {"gain": 1.0, "level": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
 """Largest error counted as recovered, in the parameter's unit (dB, or pan position in [-1, 1])."""
 _EQ_GAINS = [j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "parametric_eq" and p.name.endswith("gain_db")]
 _THRESHOLD = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "threshold_db")
@@ -63,40 +63,63 @@ class RecoveryResult:
     errors: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
 
+def _track_levels(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
+                  track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``(tracks,)`` dB: each track's RMS after its whole strip (what its fader is for: its level in the mix)."""
+    console = Console(SPACE.skeleton(names, roles, sample_rate), sample_rate, [x.shape[0] for x in inputs],
+                      dtype=torch.float64)
+    console.set_parameters("tracks", {(0, "gain_db"): torch.tensor(trims_db, dtype=torch.float64)})
+    with torch.no_grad():
+        SPACE.bind(console, track_norm.double(), return_norm.double())
+        _, stems, _ = console.process_stems([x.double() for x in inputs])
+    return 10 * stems.square().mean((1, 2)).clamp_min(1e-30).log10()
+
+
 def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "other_section",
                        optimize_steps: int = 0) -> RecoveryResult:
-    """Judge the DMC's predictions against each example's recipe (see the module's description).
+    """Judge what ``mixdown mix --method dmc`` (or ``optimize``) sets against each example's recipe (see the
+    module's description).
 
     Args:
         reference: what the DMC hears besides the stems: ``other_section`` (the reference: the same recipe on
-            the section before), ``same_section`` (the target mix itself: recovering a mix's recipe) or ``none``.
+            the section before), ``same_section`` (the target mix itself, as a user's rough mix of the stems:
+            the balance is then read off it, :func:`~mixdown.methods.dmc.method.same_mix_balance`) or ``none``.
         optimize_steps: then this many steps of :func:`~mixdown.methods.dmc.optimize.optimize` toward that
-            reference (with the STFT distance for ``same_section``); 0: the DMC alone.
+            reference (with the STFT distance and the balance read again for ``same_section``); 0: none.
 
+    A mix is heard at one loudness, so faders (``gain``) and track levels (``level``: each track's RMS after
+    its strip, which compressor make-up and EQ move too) are judged after removing each song's median error.
     EQ gains count every band (an unused band's target is 0 dB); thresholds count only compressing tracks
     (ratio above 1.5: below it a threshold is barely heard).
     """
+    from mixdown.methods.dmc.balance import match_balance
+    from mixdown.methods.dmc.method import estimate
     from mixdown.methods.dmc.optimize import optimize
     from mixdown.train.dmc import prepare_batch
 
+    rate = model.config.sample_rate
     errors: dict[str, list[float]] = {name: [] for name in TOLERANCES}
     for batch in examples:
         prepared = prepare_batch(batch)
         heard = {"other_section": prepared.reference, "same_section": prepared.target_mix, "none": None}[reference]
-        with torch.no_grad():
-            tracks, ret = model(prepared.stems, prepared.mask, prepared.roles, heard)
-        count = int(prepared.mask[0].sum())
-        guess, truth = tracks[0, :count], prepared.target_tracks[0, :count].double()
+        same = reference == "same_section"
+        strip = ([prepared.inputs[0]], prepared.names[0], prepared.track_roles[0])
+        guess, ret, trims = estimate(model, strip[0], strip[2], heard)
+        if same:
+            guess, _ = match_balance(*strip, trims, guess, ret, heard, rate)
         if optimize_steps and heard is not None:
-            guess, _, _ = optimize([prepared.inputs[0]], prepared.names[0], prepared.track_roles[0],
-                                   prepared.trims[0], guess, ret[0], heard, model.config.sample_rate,
-                                   optimize_steps, same_music=reference == "same_section")
-        guess = guess.double()
+            guess, ret, _ = optimize(*strip, trims, guess, ret, heard, rate, optimize_steps, same_music=same)
+            if same:
+                guess, _ = match_balance(*strip, trims, guess, ret, heard, rate)
+        count = int(prepared.mask[0].sum())
+        guess, truth = guess.double(), prepared.target_tracks[0, :count].double()
         value = lambda x, j: SPACE.track[j][1].denormalize(x[:, j])  # noqa: E731
-        gain = (value(guess, _FADER) - value(truth, _FADER)).tolist()
-        errors["gain"] += [abs(e) for e in gain]
-        errors["gain_relative"] += [abs(e - float(np.median(gain))) for e in gain]
-        errors["pan"] += (value(guess, _PAN) - value(truth, _PAN)).abs().tolist()
+        relative = lambda e: (e - e.median()).abs().tolist()  # noqa: E731
+        errors["gain"] += relative(value(guess, FADER) - value(truth, FADER))
+        errors["level"] += relative(_track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], guess, ret, rate)
+                                    - _track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], truth,
+                                                    prepared.target_return[0], rate))
+        errors["pan"] += (value(guess, PAN) - value(truth, PAN)).abs().tolist()
         for j in _EQ_GAINS:
             errors["eq_gain"] += (value(guess, j) - value(truth, j)).abs().tolist()
         compressing = value(truth, _RATIO) > 1.5
@@ -179,8 +202,8 @@ def evaluate(data: str, weights: str | Path | None = None, exclude: str | None =
              optimize_songs: int = 10, optimize_steps: int = 150,
              progress: Callable[[str], None] | None = None) -> dict:
     """Parameter recovery on ``songs`` held-out songs (the DMC hearing the other section, the same section or
-    no reference; and on the first ``optimize_songs``, the DMC then ``optimize_steps`` of optimisation toward
-    the same section's mix) and the style-transfer table on the first ``style_songs``; JSON-ready.
+    no reference; and on the first ``optimize_songs``, then ``optimize_steps`` of optimisation toward the other
+    or the same section) and the style-transfer table on the first ``style_songs``; JSON-ready.
     ``weights``: None for the shipped ones."""
     import os
 
@@ -201,7 +224,8 @@ def evaluate(data: str, weights: str | Path | None = None, exclude: str | None =
         recovery = {}
         runs = [(mode, examples, mode, 0) for mode in ("other_section", "same_section", "none")]
         if optimize_songs > 0:
-            runs.append(("same_section+optimize", examples[:optimize_songs], "same_section", optimize_steps))
+            runs += [(f"{mode}+optimize", examples[:optimize_songs], mode, optimize_steps)
+                     for mode in ("other_section", "same_section")]
         for name, subset, mode, steps in runs:
             if progress:
                 progress(f"recovery {name}")

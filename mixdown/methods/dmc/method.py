@@ -5,6 +5,8 @@ one per equal stretch of the song, each where most tracks play (the analysis's s
 Each window gets its own prediction (with a window of the reference, when there is one); the normalised values
 are aggregated by their median over the windows where a track plays, so one odd window does not move a knob,
 and the result is one static recipe (no automation), rendered by the console's streaming render like any other.
+A reference as long as the song may be a rough mix of these very stems: its windows are then cut where the
+song's are, and when a least-squares fit explains it, the faders and pans are read off it (:func:`same_mix_balance`).
 """
 
 from __future__ import annotations
@@ -20,26 +22,26 @@ import numpy as np
 import torch
 
 from mixdown.analysis import SessionAnalysis
-from mixdown.audio import BlockReader, read_audio, resample
+from mixdown.audio import BlockReader, audio_info, read_audio, resample
 from mixdown.console.recipe import Recipe, Step, source_path
 from mixdown.data.random_mix import ROLE_PRIORS, console_inputs, normalising_gain_db
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.errors import ParameterError
+from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, match_balance
 from mixdown.methods.dmc.mixer import model_inputs
 from mixdown.methods.dmc.model import DmcModel
-from mixdown.methods.dmc.space import SPACE, TRACK_STEPS
+from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
 from mixdown.methods.intent import Intent
 
 __all__ = ["MAX_WINDOWS", "WEIGHTS", "WEIGHTS_VARIABLE", "WINDOW_S", "Listening", "dmc_recipe", "estimate", "finish_recipe", "listen",
-           "shipped_model", "window_starts"]
+           "same_mix_balance", "shipped_model", "window_starts"]
 
 WEIGHTS = "assets/dmc/dmc_synth.safetensors"
 """The shipped weights (package data; how they were trained: ``docs/dmc.md``)."""
 WINDOW_S = 3.0  # the training excerpts' length
 MAX_WINDOWS = 8
 _SILENT_DB = -60.0  # a track below this RMS in a window is not heard there
-_FADER = next(j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "gain" and p.name == "gain_db")
-_PAN = next(j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "pan")
+_SAME_LENGTH_S = 1.0  # a reference this close to the song's length may be a mix of its stems
 _PAN_WISH = {"left": -0.6, "centre": 0.0, "right": 0.6}  # as the rules method places a requested side
 _PRIORITY_DB = {"lead": 3.0, "normal": 0.0, "background": -3.0}
 
@@ -99,13 +101,20 @@ def _read_windows(paths: list[Path], sample_rate: int, starts: list[int], length
     return windows
 
 
-def _reference_windows(path: str | Path, count: int, model_rate: int, seconds: float = WINDOW_S) -> torch.Tensor:
-    """``(count, 2, n)``: the reference's loudest windows (cycled when it has fewer), each at -23 LUFS as the
-    training references were."""
+def _reference_windows(path: str | Path, count: int, model_rate: int, seconds: float = WINDOW_S,
+                       starts_s: list[float] | None = None) -> torch.Tensor:
+    """``(count, 2, n)``: the reference's loudest windows (cycled when it has fewer), or with ``starts_s`` those
+    starting there (a reference as long as the song: perhaps a mix of these stems); at -23 LUFS as the
+    training references were (each window, or with ``starts_s`` all of them together)."""
     audio, rate = read_audio(path)
     audio = torch.from_numpy(resample(audio, rate, model_rate)).expand(2, -1) if audio.shape[0] == 1 else \
         torch.from_numpy(resample(audio, rate, model_rate))
     length = round(seconds * model_rate)
+    if starts_s is not None:  # one gain for all: the windows' levels relative to each other tell the balance
+        audio = torch.nn.functional.pad(audio, (0, length))
+        chosen = torch.stack([audio[:, round(s * model_rate): round(s * model_rate) + length] for s in starts_s])
+        gain_db, _ = normalising_gain_db(torch.cat(list(chosen), -1), model_rate)
+        return chosen * db_to_amplitude(torch.tensor(gain_db))
     if audio.shape[-1] < length:
         audio = torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))
     hops = max(1, (audio.shape[-1] - length) // max(1, model_rate // 2) + 1)  # candidate windows every 0.5 s
@@ -145,21 +154,21 @@ def estimate(model: DmcModel, windows: list[list[torch.Tensor]], roles: list[str
                           for i in inputs])
     playing = rms_db > _SILENT_DB
     playing[:, ~playing.any(0)] = True
-    fader = SPACE.track[_FADER][1]
-    level = trims + fader.denormalize(tracks[..., _FADER])  # (windows, tracks): trim + fader in dB
+    fader = SPACE.track[FADER][1]
+    level = trims + fader.denormalize(tracks[..., FADER])  # (windows, tracks): trim + fader in dB
     track_norm, trims_out = torch.empty(count, SPACE.track_size, dtype=torch.float64), []
     for i in range(count):
         rows = playing[:, i]
         track_norm[i] = tracks[rows, i].median(0).values
         trim = float(trims[rows, i].median())
-        track_norm[i, _FADER] = fader.normalize(torch.clamp(level[rows, i].median() - trim, fader.min, fader.max))
+        track_norm[i, FADER] = fader.normalize(torch.clamp(level[rows, i].median() - trim, fader.min, fader.max))
         trims_out.append(trim)
     # a mix is heard at one loudness, so only the faders' differences are learned: set their median to the
     # median of the role priors the training recipes were drawn around
-    faders = fader.denormalize(track_norm[:, _FADER])
+    faders = fader.denormalize(track_norm[:, FADER])
     centre = float(np.median([ROLE_PRIORS.get(r, ROLE_PRIORS["other"]).fader_db for r in roles]))
     shift = centre - float(np.median(faders.numpy()))
-    track_norm[:, _FADER] = fader.normalize(torch.clamp(faders + shift, fader.min, fader.max))
+    track_norm[:, FADER] = fader.normalize(torch.clamp(faders + shift, fader.min, fader.max))
     return track_norm.float(), ret.median(0).values, trims_out
 
 
@@ -171,6 +180,8 @@ class Listening:
         names, roles, wishes: per track (roles after the intent's overrides).
         starts: window starts in frames at the session rate; ``windows`` per window, per track ``(channels, n)``.
         references: ``(windows, 2, n')`` reference windows at -23 LUFS, or None.
+        aligned: the reference is as long as the song and its windows are cut where the song's are, so a mix of
+            these stems can be recognised (:func:`same_mix_balance`).
     """
 
     names: list[str]
@@ -179,6 +190,7 @@ class Listening:
     starts: list[int]
     windows: list[list[torch.Tensor]]
     references: torch.Tensor | None
+    aligned: bool = False
 
 
 def listen(session, analysis: SessionAnalysis, intent: Intent, model_rate: int) -> Listening:
@@ -189,9 +201,26 @@ def listen(session, analysis: SessionAnalysis, intent: Intent, model_rate: int) 
     starts = window_starts(analysis, session.sample_rate)
     length = min(round(WINDOW_S * session.sample_rate), session.samples)
     windows = _read_windows(list(session.paths), session.sample_rate, starts, length, model_rate)
-    references = _reference_windows(intent.reference, len(windows), model_rate) \
-        if intent.reference is not None else None
-    return Listening(names, roles, wishes, starts, windows, references)
+    references, aligned = None, False
+    if intent.reference is not None:
+        info = audio_info(intent.reference)
+        aligned = abs(info.frames / info.sample_rate - analysis.duration_s) <= _SAME_LENGTH_S
+        starts_s = [s / session.sample_rate for s in starts] if aligned else None
+        references = _reference_windows(intent.reference, len(windows), model_rate, starts_s=starts_s)
+    return Listening(names, roles, wishes, starts, windows, references, aligned)
+
+
+def same_mix_balance(heard: Listening, track_norm: torch.Tensor, return_norm: torch.Tensor, trims_db: list[float],
+                     sample_rate: int) -> tuple[torch.Tensor, dict]:
+    """When the reference is a mix of these very stems (a rough mix: as long as the song, and the least-squares
+    fit of :func:`~mixdown.methods.dmc.balance.match_balance` explains most of it), its faders and pans, read
+    off it; else ``track_norm`` unchanged. Returns the knobs and a note for the recipe."""
+    if not heard.aligned:
+        return track_norm, {"same_music": False}
+    matched, explained = match_balance(heard.windows, heard.names, heard.roles, trims_db, track_norm, return_norm,
+                                       heard.references, sample_rate)
+    same = explained >= SAME_MUSIC_SHARE
+    return (matched if same else track_norm), {"same_music": same, "explained_share": round(explained, 3)}
 
 
 def finish_recipe(heard: Listening, session, analysis: SessionAnalysis, recipe_dir: str | Path, seed: int,
@@ -242,6 +271,7 @@ def dmc_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir: s
     model = model or shipped_model()
     heard = listen(session, analysis, intent, model.config.sample_rate)
     track_norm, return_norm, trims = estimate(model, heard.windows, heard.roles, heard.references)
-    reference = None if intent.reference is None else Path(intent.reference).name
+    track_norm, balance = same_mix_balance(heard, track_norm, return_norm, trims, model.config.sample_rate)
+    reference = None if intent.reference is None else {"file": Path(intent.reference).name, **balance}
     return finish_recipe(heard, session, analysis, recipe_dir, seed, track_norm, return_norm, trims,
                          {"reference": reference})

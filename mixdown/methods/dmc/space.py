@@ -19,7 +19,7 @@ from mixdown.dsp.params import Param
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError
 
-__all__ = ["REVERB_RETURN", "SEND", "TRACK_STEPS", "DmcSpace", "SPACE"]
+__all__ = ["FADER", "PAN", "REVERB_RETURN", "SEND", "TRACK_STEPS", "DmcSpace", "SPACE"]
 
 TRACK_STEPS = ("gain", "highpass", "parametric_eq", "compressor", "gain", "pan")
 """The track strip, in order; step 0 is the trim (measured from the stem, not predicted)."""
@@ -129,3 +129,6 @@ def _default_space() -> DmcSpace:
 SPACE = _default_space()
 """The default space: 27 values per track (high-pass 1, EQ 18, compressor 6, fader 1, pan 1) plus the send, and
 the reverb's four decays and pre-delay."""
+FADER = next(j for j, (k, p) in enumerate(SPACE.track) if k == TRACK_STEPS.index("gain", 1) and p.name == "gain_db")
+PAN = next(j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "pan")
+"""Columns of the fader and the pan position in :data:`SPACE`'s track values."""
