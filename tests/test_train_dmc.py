@@ -134,6 +134,61 @@ def test_recovery_scores_a_perfect_and_a_flat_guess():
 
     perfect = parameter_recovery(Oracle(), examples)
     assert all(v == 1.0 for v in perfect.within.values()), perfect.within
-    shifted = parameter_recovery(Oracle(0.05), examples, reference="none")  # 0.05 of the fader's 84 dB: 4.2 dB
-    assert shifted.within["gain"] < 0.5 and shifted.within["gain_relative"] > shifted.within["gain"]
+    shifted = parameter_recovery(Oracle(0.05), examples, reference="none")  # every value up 0.05 of its range
+    assert shifted.within["gain"] == 1.0  # every fader 4.2 dB up: not heard through the loudness normalisation
     assert shifted.median_error["pan"] == pytest.approx(0.1, abs=0.01)  # 0.05 of pan's range of 2
+    assert shifted.median_error["eq_gain"] == pytest.approx(0.05 * 2 * 18.0, abs=0.01)  # 0.05 of -18..+18 dB
+
+
+def _songs_with_mixes(folder, count=2, seconds=1.0):
+    """Songs of two tones and a person's mix of them (the bass 6 dB down)."""
+    import numpy as np
+    import soundfile as sf
+
+    from mixdown.data.item import Song, TrackFile
+
+    t = np.arange(int(seconds * SR)) / SR
+    songs = []
+    for k in range(count):
+        bass, lead = 0.3 * np.sin(2 * np.pi * (60 + k) * t), 0.2 * np.sin(2 * np.pi * 440 * t)
+        tracks = []
+        for name, role, audio in (("bass", "bass", bass), ("lead", "lead_vocal", lead)):
+            sf.write(folder / f"{k}-{name}.wav", audio.astype(np.float32), SR, subtype="FLOAT")
+            tracks.append(TrackFile(name, folder / f"{k}-{name}.wav", role))
+        sf.write(folder / f"{k}-mix.wav", np.stack([0.5 * bass + lead] * 2, 1).astype(np.float32), SR, subtype="FLOAT")
+        songs.append(Song("people", f"song{k}", tracks, mix=folder / f"{k}-mix.wav"))
+    return songs
+
+
+def test_automix_batches_target_the_peoples_mix_without_a_parameter_loss(tmp_path):
+    from mixdown.data.pipeline import HumanMixDataset
+    from mixdown.data.random_mix import normalising_gain_db
+
+    songs = _songs_with_mixes(tmp_path)
+    data = HumanMixDataset(songs + [songs[0].__class__("people", "no mix", songs[0].tracks)], tracks=3,
+                           seconds=0.5, sample_rate=SR, length=2, seed=0)
+    assert len(data.source) == 2  # the song without a mix is left out
+    prepared = prepare_batch(next(iter(make_loader(data, batch_size=2, workers=0))))
+    assert prepared.known == [False, False] and prepared.target_mix.shape == (2, 2, SR // 2)
+    assert normalising_gain_db(prepared.target_mix[0], SR)[0] == pytest.approx(0.0, abs=0.05)  # at -23 LUFS
+    # the people's mix has the bass 6 dB under the lead: stems trimmed alike, so the mix is no stem sum
+    task = DmcTask(SMALL, LossWeights(mrstft=1.0, af=1.0, params=1.0))
+    with torch.no_grad():
+        terms = _losses(task.model, prepared, task.weights, SR)
+    assert float(terms["params"]) == 0.0 and float(terms["total"]) == pytest.approx(
+        float(terms["mrstft"] + terms["af"]))
+    with pytest.raises(ParameterError, match="songs with a mix of at most 1 tracks"):
+        HumanMixDataset(songs, tracks=1, seconds=0.5, sample_rate=SR)
+
+
+def test_two_process_ddp_trains_on_cpu(tmp_path):
+    from mixdown.train.dmc import TrainConfig, train_dmc
+
+    config = TrainConfig(out=str(tmp_path / "run"), tracks=3, seconds=0.5, batch_size=1, workers=0, max_steps=3,
+                         examples_per_epoch=4, val_examples=2, devices=2, strategy="ddp_spawn",
+                         model={"channels": [8, 16], "width": 32, "heads": 2, "layers": 1, "feedforward": 64})
+    weights = train_dmc(config)
+    trained = load_dmc(weights)
+    state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)
+    # each process takes half of every epoch, so step 3 is in the third epoch (one process alone: the second)
+    assert state["global_step"] == 3 and state["epoch"] == 2 and trained.config.width == 32

@@ -26,11 +26,18 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from mixdown.console.recipe import Recipe
 from mixdown.data.item import Excerpt, Song
-from mixdown.data.random_mix import DRUM_BUS_PROBABILITY, render_random_mix, render_recipe_mix, sample_recipe
+from mixdown.data.random_mix import (
+    DRUM_BUS_PROBABILITY,
+    normalising_gain_db,
+    render_random_mix,
+    render_recipe_mix,
+    sample_recipe,
+)
+from mixdown.dsp.gain import db_to_amplitude
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["RandomMixDataset", "StyleTransferDataset", "SyntheticSource", "collate", "default_excerpt_fn",
+__all__ = ["HumanMixDataset", "RandomMixDataset", "StyleTransferDataset", "SyntheticSource", "collate", "default_excerpt_fn",
            "first_tracks_excerpt", "make_loader", "recipe_vector"]
 
 ExcerptFn = Callable[[Song, float, int, np.random.Generator, int], Excerpt]
@@ -286,6 +293,41 @@ class StyleTransferDataset(RandomMixDataset):
         return {"stems": ex.audio[..., n : 2 * n].contiguous(), "mask": ex.mask, "mix": mix,
                 "reference": reference, "params": recipe_vector(recipe, self.tracks), "recipe": recipe.to_json(),
                 "song": ex.song}
+
+
+class HumanMixDataset(RandomMixDataset):
+    """Automix toward people's mixes: each excerpt's target is the dataset's own mix of the song over the same
+    span (MedleyDB's, MUSDB18's, or the synthetic corpus's composer mix), brought to -23 LUFS.
+
+    Only songs with a mix and at most ``tracks`` tracks are used (the mix holds every track, so every track must
+    be an input). Items are :class:`RandomMixDataset`'s with ``known`` False: the recipe (a random one, giving
+    the strip's layout) is not the mix's, so its values are no parameter target; the audio losses alone teach.
+    Arguments as :class:`RandomMixDataset`, whose ``source`` must be a list of songs here.
+
+    Raises:
+        ParameterError: no song has a mix and few enough tracks.
+    """
+
+    def __init__(self, source, tracks: int = 8, **kwargs) -> None:
+        songs = [s for s in source if s.mix is not None and len(s.tracks) <= tracks] \
+            if isinstance(source, (list, tuple)) else []
+        if not songs:
+            raise ParameterError(f"HumanMixDataset: expected songs with a mix of at most {tracks} tracks, found none "
+                                 "among the source's; fix: use a dataset that ships mixes (medleydb, musdb18, synth "
+                                 "songs with mix.wav) or raise tracks")
+        super().__init__(songs, tracks, **kwargs)
+
+    def excerpt(self, rng: np.random.Generator, seconds: float | None = None) -> Excerpt:
+        song = self.source[int(rng.integers(len(self.source)))]
+        return self.excerpt_fn(song, self.seconds if seconds is None else seconds, self.sample_rate, rng, self.tracks)
+
+    def _item(self, rng: np.random.Generator) -> dict:
+        ex = self.excerpt(rng)
+        gain_db, _ = normalising_gain_db(ex.mix, self.sample_rate)
+        recipe = sample_recipe(ex.names, ex.roles, rng, sample_rate=self.sample_rate, drum_bus_probability=0.0)
+        return {"stems": ex.audio, "mask": ex.mask, "mix": ex.mix * db_to_amplitude(torch.tensor(gain_db)),
+                "params": recipe_vector(recipe, self.tracks), "recipe": recipe.to_json(), "song": ex.song,
+                "known": torch.tensor(False)}
 
 
 def collate(batch: list[dict]) -> dict:

@@ -10,13 +10,19 @@ Two regimes (``TrainConfig.regime``):
 * ``style``: self-supervised style transfer (:class:`~mixdown.data.pipeline.StyleTransferDataset`): the same
   recipe's mix of the section before is the reference. With probability ``1 - reference_probability`` a batch
   is shown without it, so one model serves both ``--method dmc`` and ``--method dmc --reference``.
-* ``automix``: no reference (:class:`~mixdown.data.pipeline.RandomMixDataset`).
+* ``automix``: no reference, toward people's mixes (:class:`~mixdown.data.pipeline.HumanMixDataset`: the
+  dataset's own mix of each excerpt, e.g. the synthetic corpus's composer mixes or a MedleyDB copy); the audio
+  losses alone teach, as a person's mix has no recipe.
+
+Several processes (``TrainConfig.devices``) train through Lightning's DDP (gloo on CPU, NCCL on GPUs), each on
+its own share of every epoch; several machines add Lightning's usual ``num_nodes`` and launcher environment.
 
 Weights are saved as safetensors with the model's config (:func:`save_dmc`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -29,7 +35,7 @@ import torch
 from mixdown.console.recipe import Recipe
 from mixdown.data.random_mix import console_inputs
 from mixdown.errors import ParameterError
-from mixdown.export.files import atomic_path
+from mixdown.export.files import atomic_path, write_text_atomic
 from mixdown.methods.dmc.mixer import model_inputs, render_prediction
 from mixdown.methods.dmc.model import DmcConfig, DmcModel
 from mixdown.methods.dmc.space import SPACE
@@ -53,6 +59,8 @@ class PreparedBatch:
         target_mix: ``(batch, 2, n)``; ``target_tracks`` ``(batch, tracks, track_size)``; ``target_return``
             ``(batch, len(SPACE.ret))``.
         reference: ``(batch, 2, n')`` mixes in the target's style, or None.
+        known: per item, whether the target values are the target mix's (a random recipe's) or not (a person's
+            mix): the parameter loss counts only the known.
     """
 
     stems: torch.Tensor
@@ -89,6 +97,7 @@ def prepare_batch(batch: dict) -> PreparedBatch:
         prepared.track_roles.append([t.role for t in recipe.tracks])
         prepared.trims.append(trims)
     prepared.target_mix, prepared.reference = batch["mix"], batch.get("reference")
+    prepared.known = batch["known"].tolist() if "known" in batch else [True] * size
     return prepared
 
 
@@ -102,7 +111,9 @@ def _losses(model: DmcModel, prepared: PreparedBatch, weights: LossWeights, samp
                                 tracks[i, :count], ret[i], sample_rate)
         predicted = torch.cat([tracks[i, :count].reshape(1, -1), ret[i : i + 1]], 1)[None]
         target = torch.cat([prepared.target_tracks[i, :count].reshape(1, -1), prepared.target_return[i : i + 1]], 1)
-        terms = mix_loss(mix[None], prepared.target_mix[i : i + 1], sample_rate, weights, predicted, target[None])
+        item_weights = weights if prepared.known[i] else dataclasses.replace(weights, params=0.0)
+        terms = mix_loss(mix[None], prepared.target_mix[i : i + 1], sample_rate, item_weights, predicted,
+                         target[None])
         for name, value in terms.items():
             totals[name] = totals.get(name, 0.0) + value / len(prepared.inputs)
     return totals
@@ -140,7 +151,7 @@ if L is not None:
 
         def validation_step(self, batch: dict, index: int) -> None:
             terms = _losses(self.model, prepare_batch(batch), self.weights, self.sample_rate)
-            self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=len(batch["song"]))
+            self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=len(batch["song"]), sync_dist=True)
 
         def configure_optimizers(self):
             optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
@@ -220,6 +231,8 @@ class TrainConfig:
             (None: none). examples_per_epoch, val_examples: random mixes per epoch and for validation (a fixed
             set, always with its reference in the ``style`` regime).
         learning_rate, seed: Adam's step; everything random derives from the seed.
+        accelerator, devices, strategy: Lightning's (``cpu``, 1, ``auto``); e.g. ``devices: 2`` with ``strategy:
+            ddp`` trains in two processes (on CPU through gloo), each seeing half of every epoch.
         weights: the loss weights (:class:`~mixdown.train.losses.LossWeights` fields).
         model: :class:`~mixdown.methods.dmc.model.DmcConfig` fields to change.
     """
@@ -241,6 +254,9 @@ class TrainConfig:
     seed: int = 0
     weights: dict = field(default_factory=lambda: {"mrstft": 1.0, "af": 1.0, "params": 1.0})
     model: dict = field(default_factory=dict)
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
@@ -264,7 +280,7 @@ class TrainConfig:
 
 def _datasets(config: TrainConfig):
     from mixdown.data.loaders import load_dataset
-    from mixdown.data.pipeline import RandomMixDataset, StyleTransferDataset, SyntheticSource
+    from mixdown.data.pipeline import HumanMixDataset, StyleTransferDataset, SyntheticSource
     from mixdown.data.splits import split_songs
 
     if config.dataset:
@@ -275,7 +291,10 @@ def _datasets(config: TrainConfig):
         train_source = val_source = SyntheticSource(min_tracks=min(2, config.tracks))
     common = dict(tracks=config.tracks, seconds=config.seconds, sample_rate=config.sample_rate,
                   drum_bus_probability=0.0)
-    kind = StyleTransferDataset if config.regime == "style" else RandomMixDataset
+    if config.regime == "automix" and not config.dataset:
+        raise ParameterError("train dmc: expected a dataset with mixes for the automix regime, found none; fix: set "
+                             "dataset: synth:corpus/ (its composer mixes) or another loader's NAME:ROOT")
+    kind = StyleTransferDataset if config.regime == "style" else HumanMixDataset
     return (kind(train_source, length=config.examples_per_epoch, seed=config.seed, **common),
             kind(val_source, length=config.val_examples, seed=config.seed + 1, **common))
 
@@ -291,14 +310,15 @@ def train_dmc(config: TrainConfig) -> Path:
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=1), encoding="utf-8")
+    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=1))  # every DDP process writes it
     L.seed_everything(config.seed, workers=True, verbose=False)
     train_set, val_set = _datasets(config)
     model = DmcConfig.from_dict({**DmcConfig().to_dict(), **config.model, "sample_rate": config.sample_rate})
     task = DmcTask(model, LossWeights(**config.weights), config.learning_rate, config.sample_rate,
                    config.reference_probability, config.max_steps)
     limit = None if config.max_hours is None else timedelta(hours=config.max_hours)
-    trainer = L.Trainer(max_steps=config.max_steps, max_time=limit, accelerator="cpu", devices=1,
+    trainer = L.Trainer(max_steps=config.max_steps, max_time=limit, accelerator=config.accelerator,
+                        devices=config.devices, strategy=config.strategy,
                         default_root_dir=str(out),
                         logger=CSVLogger(str(out), name="", version=""), log_every_n_steps=10,
                         callbacks=[ModelCheckpoint(dirpath=str(out), save_last=True, every_n_train_steps=100)],
@@ -306,4 +326,6 @@ def train_dmc(config: TrainConfig) -> Path:
     last = out / "last.ckpt"
     trainer.fit(task, make_loader(train_set, config.batch_size, config.workers, shuffle=True),
                 make_loader(val_set, config.batch_size, 0), ckpt_path=str(last) if last.is_file() else None)
-    return save_dmc(task.model, out / "dmc.safetensors")
+    if trainer.is_global_zero:
+        save_dmc(task.model, out / "dmc.safetensors")
+    return out / "dmc.safetensors"
