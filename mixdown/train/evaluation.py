@@ -27,11 +27,11 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mixdown.console.render import Console
 from mixdown.data.pipeline import StyleTransferDataset, collate
 from mixdown.data.random_mix import console_inputs, normalising_gain_db
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.evaluate import compare
+from mixdown.methods.dmc.mixer import dmc_console
 from mixdown.methods.dmc.model import DmcModel
 from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
 
@@ -66,9 +66,7 @@ class RecoveryResult:
 def _track_levels(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
                   track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """``(tracks,)`` dB: each track's RMS after its whole strip (what its fader is for: its level in the mix)."""
-    console = Console(SPACE.skeleton(names, roles, sample_rate), sample_rate, [x.shape[0] for x in inputs],
-                      dtype=torch.float64)
-    console.set_parameters("tracks", {(0, "gain_db"): torch.tensor(trims_db, dtype=torch.float64)})
+    console = dmc_console(inputs, names, roles, trims_db, sample_rate, torch.float64)
     with torch.no_grad():
         SPACE.bind(console, track_norm.double(), return_norm.double())
         _, stems, _ = console.process_stems([x.double() for x in inputs])

@@ -16,8 +16,7 @@ import math
 import torch
 from scipy.optimize import nnls
 
-from mixdown.console.render import Console
-from mixdown.dsp.stereo import pan_gains
+from mixdown.methods.dmc.mixer import dmc_console
 from mixdown.methods.dmc.space import FADER, PAN, SPACE
 
 __all__ = ["SAME_MUSIC_SHARE", "match_balance"]
@@ -34,9 +33,7 @@ def _strips(inputs: list[torch.Tensor], names: list[str], roles: list[str | None
     flat = track_norm.detach().double().clone()
     flat[:, FADER] = SPACE.track[FADER][1].normalize(torch.tensor(0.0))
     flat[:, PAN] = 0.5
-    console = Console(SPACE.skeleton(names, roles, sample_rate), sample_rate, [x.shape[0] for x in inputs],
-                      dtype=torch.float64)
-    console.set_parameters("tracks", {(0, "gain_db"): torch.tensor(trims_db, dtype=torch.float64)})
+    console = dmc_console(inputs, names, roles, trims_db, sample_rate, torch.float64)
     with torch.no_grad():
         SPACE.bind(console, flat, return_norm.detach().double())
         mix, stems, _ = console.process_stems([x.double() for x in inputs])

@@ -30,7 +30,7 @@ from mixdown.errors import ParameterError
 from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, match_balance
 from mixdown.methods.dmc.mixer import model_inputs
 from mixdown.methods.dmc.model import DmcModel
-from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
+from mixdown.methods.dmc.space import FADER, SPACE
 from mixdown.methods.intent import Intent
 
 __all__ = ["MAX_WINDOWS", "WEIGHTS", "WEIGHTS_VARIABLE", "WINDOW_S", "Listening", "dmc_recipe", "estimate", "finish_recipe", "listen",

@@ -10,7 +10,7 @@ from mixdown.data.random_mix import normalising_gain_db, trim_db
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.methods.dmc.space import SPACE, DmcSpace
 
-__all__ = ["model_inputs", "render_prediction"]
+__all__ = ["dmc_console", "model_inputs", "render_prediction"]
 
 
 def model_inputs(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
@@ -26,6 +26,16 @@ def model_inputs(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, list[float]]
     return stems, trims
 
 
+def dmc_console(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
+                sample_rate: int, dtype: torch.dtype = torch.float32, space: DmcSpace = SPACE) -> Console:
+    """The DMC's console compiled for these tracks (``inputs`` per track ``(1 or 2, n)``) with their trims set;
+    :meth:`DmcSpace.bind` then sets the predicted knobs."""
+    console = Console(space.skeleton(names, roles, sample_rate), sample_rate, [x.shape[0] for x in inputs],
+                      dtype=dtype)
+    console.set_parameters("tracks", {(0, "gain_db"): torch.tensor(trims_db, dtype=dtype)})
+    return console
+
+
 def render_prediction(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
                       track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int,
                       space: DmcSpace = SPACE) -> torch.Tensor:
@@ -38,9 +48,7 @@ def render_prediction(inputs: list[torch.Tensor], names: list[str], roles: list[
         track_norm: ``(tracks, space.track_size)``; ``return_norm`` ``(len(space.ret),)``; both in ``[0, 1]``.
         sample_rate: Hz.
     """
-    console = Console(space.skeleton(names, roles, sample_rate), sample_rate, [x.shape[0] for x in inputs],
-                      dtype=track_norm.dtype)
-    console.set_parameters("tracks", {(0, "gain_db"): torch.tensor(trims_db, dtype=track_norm.dtype)})
+    console = dmc_console(inputs, names, roles, trims_db, sample_rate, track_norm.dtype, space)
     space.bind(console, track_norm, return_norm)
     mix = console.render([x.to(track_norm.dtype) for x in inputs])
     gain_db, _ = normalising_gain_db(mix, sample_rate)
