@@ -1,6 +1,7 @@
-"""Reading a rough mix's balance: least squares on the samples recovers faders and pans exactly when the other
-knobs are right, says how much of the reference it explains (near 0 for other music, which changes nothing),
-and ``--method dmc --reference ROUGH`` with a rough mix of the very stems follows its balance."""
+"""Reading a reference: least squares on the samples recovers a rough mix's faders and pans exactly when the
+other knobs are right and says how much of the reference it explains (near 0 for other music); the pans of other
+music are read off its stereo image; ``--method dmc --reference ROUGH`` with a rough mix of the very stems follows
+its balance."""
 
 import json
 
@@ -11,7 +12,7 @@ import torch
 
 from mixdown import api
 from mixdown.console.recipe import Recipe
-from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, match_balance
+from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, follow_reference, match_balance
 from mixdown.methods.dmc.mixer import render_prediction
 from mixdown.methods.dmc.space import FADER, PAN, SPACE
 
@@ -61,6 +62,22 @@ def test_other_music_explains_nothing():
     other = 0.1 * torch.randn(1, 2, tracks[0].shape[-1], generator=g, dtype=torch.float64)
     _, explained = match_balance([tracks], names, roles, [0.0] * 3, start, ret, other, RATE)
     assert explained < 0.05 < SAME_MUSIC_SHARE
+
+
+@pytest.mark.parametrize("pans", [[-0.5, 0.3, 0.6], [0.8, -0.7, -0.2]])
+def test_the_pans_of_other_music_come_from_its_stereo_image(pans):
+    tracks, names, roles = _tracks(3.0)
+    half = tracks[0].shape[-1] // 2
+    song, other = [x[:, :half] for x in tracks], [x[:, half:] for x in tracks]  # another section, other notes
+    truth, ret = _knobs([-6.0, 2.0, -1.0], pans)
+    with torch.no_grad():
+        reference = render_prediction(other, names, roles, [0.0] * 3, truth, ret, RATE)
+    start = truth.clone()
+    start[:, PAN] = 0.5  # everything else right, every track centred
+    found, note = follow_reference([song], names, roles, [0.0] * 3, start, ret, reference[None], False, RATE)
+    assert note == {"same_music": False, "read": "pans"}
+    assert SPACE.track[PAN][1].denormalize(found[:, PAN]).tolist() == pytest.approx(pans, abs=0.05)
+    assert torch.equal(found[:, :PAN], start[:, :PAN])  # nothing else moves
 
 
 def _levels_db(recipe_path, folder) -> dict[str, float]:

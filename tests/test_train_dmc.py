@@ -132,10 +132,14 @@ def test_recovery_scores_a_perfect_and_a_flat_guess():
             self.calls += 1
             return (truth + self.offset).clamp(0, 1), torch.full((1, 5), 0.5)
 
-    perfect = parameter_recovery(Oracle(), examples)
+    perfect = parameter_recovery(Oracle(), examples, reference="none")
     assert all(v == 1.0 for v in perfect.within.values()), perfect.within
+    imaged = parameter_recovery(Oracle(), examples)  # pans read off the other section's stereo image instead
+    assert imaged.within["gain"] == imaged.within["eq_gain"] == 1.0
+    assert imaged.within["pan"] >= 0.7 and imaged.median_error["pan"] < 0.1, imaged.errors["pan"]
     shifted = parameter_recovery(Oracle(0.05), examples, reference="none")  # every value up 0.05 of its range
-    assert shifted.within["gain"] == 1.0  # every fader 4.2 dB up: not heard through the loudness normalisation
+    # every fader 4.2 dB and make-up 1.2 dB up: not heard through the loudness normalisation
+    assert shifted.within["gain"] == shifted.within["fader"] == 1.0
     assert shifted.median_error["pan"] == pytest.approx(0.1, abs=0.01)  # 0.05 of pan's range of 2
     assert shifted.median_error["eq_gain"] == pytest.approx(0.05 * 2 * 18.0, abs=0.01)  # 0.05 of -18..+18 dB
 

@@ -6,8 +6,9 @@ to be mixed and its mix is the target.
 
 * **Parameter recovery**: the DMC hears the second section's stems and the reference and sets the console as
   ``--method dmc`` does; per track we count the values within tolerance of the recipe (fader and track level
-  1 dB, pan 0.1, EQ band gain 2 dB, compressor threshold 3 dB). A mix is normalised to -23 LUFS, so only the
-  faders' differences are heard: faders and levels are judged with each song's median error removed.
+  1 dB, pan 0.1, EQ band gain 2 dB, compressor threshold 3 dB; the gain is make-up plus fader, two gains in
+  series no one can tell apart). A mix is normalised to -23 LUFS, so only the gains' differences are heard:
+  gains and levels are judged with each song's median error removed.
 * **Style transfer**: each method mixes the second section toward the reference, through :func:`mix_folder`
   exactly as a user runs it (loudness target ``none``); the result and the target are brought to -23 LUFS and
   compared (:func:`mixdown.evaluate.compare`: AF distance, MR-STFT), and the AF distance to the reference itself
@@ -38,11 +39,12 @@ from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
 __all__ = ["TOLERANCES", "RecoveryResult", "evaluate", "held_out_examples", "held_out_songs", "parameter_recovery",
            "style_transfer"]
 
-TOLERANCES = {"gain": 1.0, "level": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
+TOLERANCES = {"gain": 1.0, "fader": 1.0, "level": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
 """Largest error counted as recovered, in the parameter's unit (dB, or pan position in [-1, 1])."""
 _EQ_GAINS = [j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "parametric_eq" and p.name.endswith("gain_db")]
 _THRESHOLD = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "threshold_db")
 _RATIO = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "ratio")
+_MAKEUP = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "makeup_db")
 
 
 def held_out_examples(songs: list, tracks: int = 8, seconds: float = 3.0, sample_rate: int = 44100,
@@ -80,17 +82,20 @@ def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "
 
     Args:
         reference: what the DMC hears besides the stems: ``other_section`` (the reference: the same recipe on
-            the section before), ``same_section`` (the target mix itself, as a user's rough mix of the stems:
-            the balance is then read off it, :func:`~mixdown.methods.dmc.method.same_mix_balance`) or ``none``.
+            the section before; its pans are read off its stereo image), ``same_section`` (the target mix
+            itself, as a user's rough mix of the stems: the balance is then read off it; both through
+            :func:`~mixdown.methods.dmc.balance.follow_reference`) or ``none``.
         optimize_steps: then this many steps of :func:`~mixdown.methods.dmc.optimize.optimize` toward that
             reference (with the STFT distance and the balance read again for ``same_section``); 0: none.
 
-    A mix is heard at one loudness, so faders (``gain``) and track levels (``level``: each track's RMS after
-    its strip, which compressor make-up and EQ move too) are judged after removing each song's median error.
+    ``gain`` is a strip's static gain after its compressor, make-up plus fader: two gains in series that no
+    listener (and no estimator) can tell apart; ``fader`` is the fader alone. A mix is heard at one loudness, so
+    gains, faders and track levels (``level``: each track's RMS after its strip, which EQ and the compressor's
+    gain reduction move too) are judged after removing each song's median error.
     EQ gains count every band (an unused band's target is 0 dB); thresholds count only compressing tracks
     (ratio above 1.5: below it a threshold is barely heard).
     """
-    from mixdown.methods.dmc.balance import match_balance
+    from mixdown.methods.dmc.balance import follow_reference
     from mixdown.methods.dmc.method import estimate
     from mixdown.methods.dmc.optimize import optimize
     from mixdown.train.dmc import prepare_batch
@@ -103,17 +108,19 @@ def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "
         same = reference == "same_section"
         strip = ([prepared.inputs[0]], prepared.names[0], prepared.track_roles[0])
         guess, ret, trims = estimate(model, strip[0], strip[2], heard)
-        if same:
-            guess, _ = match_balance(*strip, trims, guess, ret, heard, rate)
+        if heard is not None:
+            guess, read = follow_reference(*strip, trims, guess, ret, heard, same, rate)
         if optimize_steps and heard is not None:
-            guess, ret, _ = optimize(*strip, trims, guess, ret, heard, rate, optimize_steps, same_music=same)
-            if same:
-                guess, _ = match_balance(*strip, trims, guess, ret, heard, rate)
+            guess, ret, _ = optimize(*strip, trims, guess, ret, heard, rate, optimize_steps, read["same_music"])
+            if read["same_music"]:
+                guess, _ = follow_reference(*strip, trims, guess, ret, heard, same, rate)
         count = int(prepared.mask[0].sum())
         guess, truth = guess.double(), prepared.target_tracks[0, :count].double()
         value = lambda x, j: SPACE.track[j][1].denormalize(x[:, j])  # noqa: E731
         relative = lambda e: (e - e.median()).abs().tolist()  # noqa: E731
-        errors["gain"] += relative(value(guess, FADER) - value(truth, FADER))
+        gain = lambda x: value(x, FADER) + value(x, _MAKEUP)  # noqa: E731
+        errors["gain"] += relative(gain(guess) - gain(truth))
+        errors["fader"] += relative(value(guess, FADER) - value(truth, FADER))
         errors["level"] += relative(_track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], guess, ret, rate)
                                     - _track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], truth,
                                                     prepared.target_return[0], rate))

@@ -5,8 +5,9 @@ one per equal stretch of the song, each where most tracks play (the analysis's s
 Each window gets its own prediction (with a window of the reference, when there is one); the normalised values
 are aggregated by their median over the windows where a track plays, so one odd window does not move a knob,
 and the result is one static recipe (no automation), rendered by the console's streaming render like any other.
-A reference as long as the song may be a rough mix of these very stems: its windows are then cut where the
-song's are, and when a least-squares fit explains it, the faders and pans are read off it (:func:`same_mix_balance`).
+With a reference, least squares then read more off it (:func:`follow_heard_reference`): a reference as long as
+the song may be a rough mix of these very stems (its windows are then cut where the song's are), and when the
+fit explains it, all the faders and pans are read off it; of other music, the pans of its stereo image.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from mixdown.console.recipe import Recipe, Step, source_path
 from mixdown.data.random_mix import ROLE_PRIORS, console_inputs, normalising_gain_db
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.errors import ParameterError
-from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, match_balance
+from mixdown.methods.dmc.balance import follow_reference
 from mixdown.methods.dmc.mixer import model_inputs
 from mixdown.methods.dmc.model import DmcModel
 from mixdown.methods.dmc.space import FADER, SPACE
 from mixdown.methods.intent import Intent
 
 __all__ = ["MAX_WINDOWS", "WEIGHTS", "WEIGHTS_VARIABLE", "WINDOW_S", "Listening", "dmc_recipe", "estimate", "finish_recipe", "listen",
-           "same_mix_balance", "shipped_model", "window_starts"]
+           "follow_heard_reference", "shipped_model", "window_starts"]
 
 WEIGHTS = "assets/dmc/dmc_synth.safetensors"
 """The shipped weights (package data; how they were trained: ``docs/dmc.md``)."""
@@ -181,7 +182,7 @@ class Listening:
         starts: window starts in frames at the session rate; ``windows`` per window, per track ``(channels, n)``.
         references: ``(windows, 2, n')`` reference windows at -23 LUFS, or None.
         aligned: the reference is as long as the song and its windows are cut where the song's are, so a mix of
-            these stems can be recognised (:func:`same_mix_balance`).
+            these stems can be recognised (:func:`follow_heard_reference`).
     """
 
     names: list[str]
@@ -210,17 +211,14 @@ def listen(session, analysis: SessionAnalysis, intent: Intent, model_rate: int) 
     return Listening(names, roles, wishes, starts, windows, references, aligned)
 
 
-def same_mix_balance(heard: Listening, track_norm: torch.Tensor, return_norm: torch.Tensor, trims_db: list[float],
-                     sample_rate: int) -> tuple[torch.Tensor, dict]:
-    """When the reference is a mix of these very stems (a rough mix: as long as the song, and the least-squares
-    fit of :func:`~mixdown.methods.dmc.balance.match_balance` explains most of it), its faders and pans, read
-    off it; else ``track_norm`` unchanged. Returns the knobs and a note for the recipe."""
-    if not heard.aligned:
-        return track_norm, {"same_music": False}
-    matched, explained = match_balance(heard.windows, heard.names, heard.roles, trims_db, track_norm, return_norm,
-                                       heard.references, sample_rate)
-    same = explained >= SAME_MUSIC_SHARE
-    return (matched if same else track_norm), {"same_music": same, "explained_share": round(explained, 3)}
+def follow_heard_reference(heard: Listening, track_norm: torch.Tensor, return_norm: torch.Tensor,
+                           trims_db: list[float], sample_rate: int) -> tuple[torch.Tensor, dict | None]:
+    """:func:`~mixdown.methods.dmc.balance.follow_reference` on what was heard: the knobs and the note for the
+    recipe (``track_norm`` and None without a reference)."""
+    if heard.references is None:
+        return track_norm, None
+    return follow_reference(heard.windows, heard.names, heard.roles, trims_db, track_norm, return_norm,
+                            heard.references, heard.aligned, sample_rate)
 
 
 def finish_recipe(heard: Listening, session, analysis: SessionAnalysis, recipe_dir: str | Path, seed: int,
@@ -271,7 +269,7 @@ def dmc_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir: s
     model = model or shipped_model()
     heard = listen(session, analysis, intent, model.config.sample_rate)
     track_norm, return_norm, trims = estimate(model, heard.windows, heard.roles, heard.references)
-    track_norm, balance = same_mix_balance(heard, track_norm, return_norm, trims, model.config.sample_rate)
-    reference = None if intent.reference is None else {"file": Path(intent.reference).name, **balance}
+    track_norm, read = follow_heard_reference(heard, track_norm, return_norm, trims, model.config.sample_rate)
+    reference = None if read is None else {"file": Path(intent.reference).name, **read}
     return finish_recipe(heard, session, analysis, recipe_dir, seed, track_norm, return_norm, trims,
                          {"reference": reference})

@@ -6,8 +6,9 @@ differentiable console, step after step, moving every knob of the DMC strip to l
 window of the reference. The audio-feature loss compares what a mix sounds like, not which notes play, so the
 reference can be any song. A small pull toward the start keeps knobs the loss cannot hear (the frequency of an
 EQ band at 0 dB, say) where the DMC put them. When the reference is a mix of these very stems
-(:func:`~mixdown.methods.dmc.method.same_mix_balance`), the balance read off it is the start, the STFT distance
-joins the loss, and the balance is read again at the end.
+(:func:`~mixdown.methods.dmc.method.follow_heard_reference`), the balance read off it is the start, the STFT
+distance joins the loss, and the balance is read again at the end; otherwise the pans read off its stereo image
+are.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mixdown.console.recipe import Recipe
 from mixdown.data.random_mix import console_inputs
 from mixdown.errors import ParameterError
 from mixdown.evaluate import audio_feature_loss, mrstft_distance
-from mixdown.methods.dmc.method import estimate, finish_recipe, listen, same_mix_balance, shipped_model
+from mixdown.methods.dmc.method import estimate, finish_recipe, follow_heard_reference, listen, shipped_model
 from mixdown.methods.dmc.mixer import render_prediction
 from mixdown.methods.dmc.model import DmcModel
 from mixdown.methods.intent import Intent
@@ -108,12 +109,12 @@ def optimize_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_d
     rate = model.config.sample_rate
     heard = listen(session, analysis, intent, rate)
     track_norm, return_norm, trims = estimate(model, heard.windows, heard.roles, heard.references)
-    track_norm, balance = same_mix_balance(heard, track_norm, return_norm, trims, rate)
+    track_norm, read = follow_heard_reference(heard, track_norm, return_norm, trims, rate)
     track_norm, return_norm, cycles = optimize(heard.windows, heard.names, heard.roles, trims, track_norm,
-                                               return_norm, heard.references, rate, steps, balance["same_music"],
+                                               return_norm, heard.references, rate, steps, read["same_music"],
                                                progress)
-    if balance["same_music"]:  # the tone has moved: read the balance again
-        track_norm, balance = same_mix_balance(heard, track_norm, return_norm, trims, rate)
+    if read["same_music"]:  # the tone has moved: read the balance again
+        track_norm, read = follow_heard_reference(heard, track_norm, return_norm, trims, rate)
     report = {"steps": steps, "loss_per_cycle": [round(x, 4) for x in cycles]}
     return finish_recipe(heard, session, analysis, recipe_dir, seed, track_norm, return_norm, trims,
-                         {"reference": {"file": Path(intent.reference).name, **balance}, "optimize": report})
+                         {"reference": {"file": Path(intent.reference).name, **read}, "optimize": report})
