@@ -12,7 +12,11 @@ import torch
 
 from mixdown import api
 from mixdown.console.recipe import Recipe
-from mixdown.methods.dmc.balance import SAME_MUSIC_SHARE, follow_reference, match_balance
+from mixdown.methods.dmc.balance import (
+    SAME_MUSIC_SHARE,
+    follow_reference,
+    match_balance,
+)
 from mixdown.methods.dmc.mixer import render_prediction
 from mixdown.methods.dmc.space import FADER, PAN, SPACE
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 pytest.importorskip("lightning")
-import lightning as L  # noqa: E402
+import lightning as L
 
-from mixdown.data.pipeline import RandomMixDataset, SyntheticSource, make_loader  # noqa: E402
-from mixdown.errors import ParameterError  # noqa: E402
-from mixdown.methods.dmc.model import DmcConfig  # noqa: E402
-from mixdown.train.dmc import DmcTask, _losses, load_dmc, prepare_batch, save_dmc  # noqa: E402
-from mixdown.train.losses import LossWeights  # noqa: E402
+from mixdown.data.pipeline import RandomMixDataset, SyntheticSource, make_loader
+from mixdown.errors import ParameterError
+from mixdown.methods.dmc.model import DmcConfig
+from mixdown.train.dmc import DmcTask, _losses, load_dmc, prepare_batch, save_dmc
+from mixdown.train.losses import LossWeights
 
 SR = 44100
 SMALL = DmcConfig(channels=(8, 16), width=32, heads=2, layers=1, feedforward=64)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -63,6 +63,21 @@ class RecoveryResult:
     counts: dict[str, int]
     median_error: dict[str, float]
     errors: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+
+def _value(track_norm: torch.Tensor, column: int) -> torch.Tensor:
+    """``(tracks,)``: one column of normalised track values in its physical unit."""
+    return SPACE.track[column][1].denormalize(track_norm[:, column])
+
+
+def _gain(track_norm: torch.Tensor) -> torch.Tensor:
+    """``(tracks,)`` dB: the static gain after the compressor, make-up plus fader."""
+    return _value(track_norm, FADER) + _value(track_norm, _MAKEUP)
+
+
+def _relative(errors: torch.Tensor) -> list[float]:
+    """Absolute errors after removing their median (a mix is heard at one loudness)."""
+    return (errors - errors.median()).abs().tolist()
 
 
 def _track_levels(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
@@ -116,19 +131,16 @@ def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "
                 guess, _ = follow_reference(*strip, trims, guess, ret, heard, same, rate)
         count = int(prepared.mask[0].sum())
         guess, truth = guess.double(), prepared.target_tracks[0, :count].double()
-        value = lambda x, j: SPACE.track[j][1].denormalize(x[:, j])  # noqa: E731
-        relative = lambda e: (e - e.median()).abs().tolist()  # noqa: E731
-        gain = lambda x: value(x, FADER) + value(x, _MAKEUP)  # noqa: E731
-        errors["gain"] += relative(gain(guess) - gain(truth))
-        errors["fader"] += relative(value(guess, FADER) - value(truth, FADER))
-        errors["level"] += relative(_track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], guess, ret, rate)
+        errors["gain"] += _relative(_gain(guess) - _gain(truth))
+        errors["fader"] += _relative(_value(guess, FADER) - _value(truth, FADER))
+        errors["level"] += _relative(_track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], guess, ret, rate)
                                     - _track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], truth,
                                                     prepared.target_return[0], rate))
-        errors["pan"] += (value(guess, PAN) - value(truth, PAN)).abs().tolist()
+        errors["pan"] += (_value(guess, PAN) - _value(truth, PAN)).abs().tolist()
         for j in _EQ_GAINS:
-            errors["eq_gain"] += (value(guess, j) - value(truth, j)).abs().tolist()
-        compressing = value(truth, _RATIO) > 1.5
-        errors["comp_threshold"] += (value(guess, _THRESHOLD) - value(truth, _THRESHOLD)).abs()[compressing].tolist()
+            errors["eq_gain"] += (_value(guess, j) - _value(truth, j)).abs().tolist()
+        compressing = _value(truth, _RATIO) > 1.5
+        errors["comp_threshold"] += (_value(guess, _THRESHOLD) - _value(truth, _THRESHOLD)).abs()[compressing].tolist()
     within = {k: float(np.mean(np.array(v) <= TOLERANCES[k])) if v else math.nan for k, v in errors.items()}
     return RecoveryResult(within, {k: len(v) for k, v in errors.items()},
                           {k: float(np.median(v)) if v else math.nan for k, v in errors.items()}, errors)

@@ -34,8 +34,20 @@ from mixdown.methods.dmc.model import DmcModel
 from mixdown.methods.dmc.space import FADER, SPACE
 from mixdown.methods.intent import Intent
 
-__all__ = ["MAX_WINDOWS", "WEIGHTS", "WEIGHTS_VARIABLE", "WINDOW_S", "Listening", "dmc_recipe", "estimate", "finish_recipe", "listen",
-           "follow_heard_reference", "shipped_model", "window_starts"]
+__all__ = [
+    "MAX_WINDOWS",
+    "WEIGHTS",
+    "WEIGHTS_VARIABLE",
+    "WINDOW_S",
+    "Listening",
+    "dmc_recipe",
+    "estimate",
+    "finish_recipe",
+    "follow_heard_reference",
+    "listen",
+    "shipped_model",
+    "window_starts",
+]
 
 WEIGHTS = "assets/dmc/dmc_synth.safetensors"
 """The shipped weights (package data; how they were trained: ``docs/dmc.md``)."""

@@ -52,7 +52,7 @@ class DmcConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DmcConfig":
+    def from_dict(cls, data: dict) -> DmcConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -61,7 +61,7 @@ def mel_filterbank(n_fft: int, mels: int, sample_rate: float, low_hz: float = 20
     """Triangular filters on the mel scale (Slaney's HTK-style formula ``2595 log10(1 + f / 700)``), each
     normalised to unit sum: ``(n_fft // 2 + 1, mels)``, so a flat power spectrum reads the same in every band."""
     high_hz = sample_rate / 2 if high_hz is None else high_hz
-    to_mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)  # noqa: E731
+    to_mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)
     edges_mel = torch.linspace(to_mel(low_hz), to_mel(high_hz), mels + 2, dtype=torch.float64)
     edges = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
     freqs = torch.linspace(0.0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)

@@ -13,8 +13,8 @@ are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -23,7 +23,13 @@ from mixdown.console.recipe import Recipe
 from mixdown.data.random_mix import console_inputs
 from mixdown.errors import ParameterError
 from mixdown.evaluate import audio_feature_loss, mrstft_distance
-from mixdown.methods.dmc.method import estimate, finish_recipe, follow_heard_reference, listen, shipped_model
+from mixdown.methods.dmc.method import (
+    estimate,
+    finish_recipe,
+    follow_heard_reference,
+    listen,
+    shipped_model,
+)
 from mixdown.methods.dmc.mixer import render_prediction
 from mixdown.methods.dmc.model import DmcModel
 from mixdown.methods.intent import Intent

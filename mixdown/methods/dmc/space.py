@@ -19,7 +19,7 @@ from mixdown.dsp.params import Param
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError
 
-__all__ = ["FADER", "PAN", "REVERB_RETURN", "SEND", "TRACK_STEPS", "DmcSpace", "SPACE"]
+__all__ = ["FADER", "PAN", "REVERB_RETURN", "SEND", "SPACE", "TRACK_STEPS", "DmcSpace"]
 
 TRACK_STEPS = ("gain", "highpass", "parametric_eq", "compressor", "gain", "pan")
 """The track strip, in order; step 0 is the trim (measured from the stem, not predicted)."""
