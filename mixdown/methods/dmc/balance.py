@@ -22,6 +22,7 @@ import math
 import torch
 from scipy.optimize import lsq_linear, nnls
 
+from mixdown.analysis.spectral import power
 from mixdown.methods.dmc.mixer import dmc_console
 from mixdown.methods.dmc.space import FADER, PAN, SPACE
 
@@ -110,13 +111,13 @@ def _power_spectrum(x: torch.Tensor) -> torch.Tensor:
     """``(..., n)`` -> ``(..., bins)``: mean power per bin over Hann frames of :data:`_IMAGE_FFT` (hop a quarter)."""
     window = torch.hann_window(_IMAGE_FFT, dtype=x.dtype)
     flat = torch.nn.functional.pad(x.reshape(-1, x.shape[-1]), (0, max(0, _IMAGE_FFT - x.shape[-1])))
-    power = torch.stft(flat, _IMAGE_FFT, _IMAGE_FFT // 4, window=window, return_complex=True).abs().square()
-    return power.mean(-1).reshape(*x.shape[:-1], -1)
+    spectra = torch.stft(flat, _IMAGE_FFT, _IMAGE_FFT // 4, window=window, return_complex=True)
+    return power(spectra).mean(-1).reshape(*x.shape[:-1], -1)
 
 
 def _pan_from_left_share(left: torch.Tensor, mono: torch.Tensor) -> torch.Tensor:
     """A centred source's share of power on the left after panning -> its pan, the -3 dB law of
-    :func:`mixdown.dsp.stereo.pan` inverted: mono ``2 cos^2 : 2 sin^2`` of ``theta = (pan + 1) pi / 4``; stereo
+    :func:`mixdown.dsp.stereo.pan` inverted: mono ``cos^2 : sin^2`` of ``theta = (pan + 1) pi / 4``; stereo
     keeps its nearer side and scales the other by ``2 sin^2`` (panned left) or ``2 cos^2`` (right)."""
     left = left.clamp(1e-6, 1 - 1e-6)
     theta_mono = torch.acos(left.sqrt())
