@@ -144,6 +144,19 @@ def test_recovery_scores_a_perfect_and_a_flat_guess():
     assert shifted.median_error["eq_gain"] == pytest.approx(0.05 * 2 * 18.0, abs=0.01)  # 0.05 of -18..+18 dB
 
 
+def test_tone_error_ignores_the_song_level_and_quiet_bands():
+    from mixdown.train.evaluation import _tone_errors
+
+    truth = torch.tensor([[1.0, 1.0, 1e-6], [1.0, 0.5, 0.5]], dtype=torch.float64)
+    louder = truth * 10.0  # the whole song 10 dB up: heard the same after loudness normalisation
+    assert _tone_errors(louder, truth) == pytest.approx([0.0, 0.0], abs=1e-9)
+    bright = louder.clone()
+    bright[0, 1] *= 10 ** 0.2  # track 0's second band 2 dB up
+    bright[0, 2] *= 100.0  # and a band 60 dB below its loudest, not heard: ignored
+    # the song's level error is the (lower) median track's, track 1's 10 dB: track 0's band is then 2 dB off
+    assert _tone_errors(bright, truth) == pytest.approx([2.0, 0.0], abs=1e-6)
+
+
 def _songs_with_mixes(folder, count=2, seconds=1.0):
     """Songs of two tones and a person's mix of them (the bass 6 dB down)."""
     import numpy as np

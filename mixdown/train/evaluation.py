@@ -6,9 +6,10 @@ to be mixed and its mix is the target.
 
 * **Parameter recovery**: the DMC hears the second section's stems and the reference and sets the console as
   ``--method dmc`` does; per track we count the values within tolerance of the recipe (fader and track level
-  1 dB, pan 0.1, EQ band gain 2 dB, compressor threshold 3 dB; the gain is make-up plus fader, two gains in
-  series no one can tell apart). A mix is normalised to -23 LUFS, so only the gains' differences are heard:
-  gains and levels are judged with each song's median error removed.
+  1 dB, pan 0.1, EQ band gain 2 dB, compressor threshold 3 dB and mean gain reduction 1 dB; the gain is make-up
+  plus fader, two gains in series no one can tell apart) and the sound each strip makes (its output's tone:
+  every octave band it is heard in within 1 dB). A mix is normalised to -23 LUFS, so only the gains'
+  differences are heard: gains, levels and tones are judged with each song's median error removed.
 * **Style transfer**: each method mixes the second section toward the reference, through :func:`mix_folder`
   exactly as a user runs it (loudness target ``none``); the result and the target are brought to -23 LUFS and
   compared (:func:`mixdown.evaluate.compare`: AF distance, MR-STFT), and the AF distance to the reference itself
@@ -22,6 +23,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,8 @@ from mixdown.methods.dmc.space import FADER, PAN, SPACE, TRACK_STEPS
 __all__ = ["TOLERANCES", "RecoveryResult", "evaluate", "held_out_examples", "held_out_songs", "parameter_recovery",
            "style_transfer"]
 
-TOLERANCES = {"gain": 1.0, "fader": 1.0, "level": 1.0, "pan": 0.1, "eq_gain": 2.0, "comp_threshold": 3.0}
+TOLERANCES = {"gain": 1.0, "fader": 1.0, "level": 1.0, "tone": 1.0, "pan": 0.1, "eq_gain": 2.0,
+              "comp_threshold": 3.0, "reduction": 1.0}
 """Largest error counted as recovered, in the parameter's unit (dB, or pan position in [-1, 1])."""
 _EQ_GAINS = [j for j, (k, p) in enumerate(SPACE.track) if TRACK_STEPS[k] == "parametric_eq" and p.name.endswith("gain_db")]
 _THRESHOLD = next(j for j, (k, p) in enumerate(SPACE.track) if p.name == "threshold_db")
@@ -64,6 +67,15 @@ class RecoveryResult:
     median_error: dict[str, float]
     errors: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
+    @property
+    def unheard_gain_misses(self) -> float:
+        """Of the tracks whose gain knob is off by more than its tolerance, the share whose output is right
+        anyway (level and tone within theirs): the recipe's knobs differ, its sound does not."""
+        missed = np.array(self.errors["gain"]) > TOLERANCES["gain"]
+        heard_right = (np.array(self.errors["level"]) <= TOLERANCES["level"]) & \
+            (np.array(self.errors["tone"]) <= TOLERANCES["tone"])
+        return float(heard_right[missed].mean()) if missed.any() else math.nan
+
 
 def _value(track_norm: torch.Tensor, column: int) -> torch.Tensor:
     """``(tracks,)``: one column of normalised track values in its physical unit."""
@@ -80,14 +92,38 @@ def _relative(errors: torch.Tensor) -> list[float]:
     return (errors - errors.median()).abs().tolist()
 
 
-def _track_levels(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
-                  track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """``(tracks,)`` dB: each track's RMS after its whole strip (what its fader is for: its level in the mix)."""
+_OCTAVE_EDGES_HZ = 31.25 * 2.0 ** np.arange(11)  # ten octave bands, 31 Hz to 32 kHz
+_HEARD_DB = 30.0  # a band within this of a track's loudest band counts for its tone
+
+
+def _strip_bands(inputs: list[torch.Tensor], names: list[str], roles: list[str | None], trims_db: list[float],
+                 track_norm: torch.Tensor, return_norm: torch.Tensor, sample_rate: int,
+                 bypass_compressors: bool = False) -> torch.Tensor:
+    """``(tracks, 10)``: the power of each track's output after its whole strip in ten octave bands (their sum is
+    the track's level in the mix, what its fader is for). ``bypass_compressors``: at ratio 1 instead."""
+    if bypass_compressors:
+        track_norm = track_norm.clone()
+        track_norm[:, _RATIO] = SPACE.track[_RATIO][1].normalize(torch.tensor(1.0))
     console = dmc_console(inputs, names, roles, trims_db, sample_rate, torch.float64)
     with torch.no_grad():
         SPACE.bind(console, track_norm.double(), return_norm.double())
         _, stems, _ = console.process_stems([x.double() for x in inputs])
-    return 10 * stems.square().mean((1, 2)).clamp_min(1e-30).log10()
+    power = torch.fft.rfft(stems, dim=-1).abs().square().sum(1)
+    hz = torch.fft.rfftfreq(stems.shape[-1], 1.0 / sample_rate, dtype=torch.float64)
+    return torch.stack([power[:, (hz >= lo) & (hz < hi)].sum(1)
+                        for lo, hi in pairwise(_OCTAVE_EDGES_HZ)], 1)
+
+
+def _db(power: torch.Tensor) -> torch.Tensor:
+    return 10 * power.clamp_min(1e-30).log10()
+
+
+def _tone_errors(guess: torch.Tensor, truth: torch.Tensor) -> list[float]:
+    """Per track, the largest octave-band error of its output (dB) in the bands it is heard in, after removing the
+    song's median level error: 0 when a strip sounds the same whatever its knobs read."""
+    shift = (_db(guess.sum(1)) - _db(truth.sum(1))).median()
+    heard = _db(truth) > _db(truth.amax(1, keepdim=True)) - _HEARD_DB
+    return torch.where(heard, (_db(guess) - _db(truth) - shift).abs(), 0.0).amax(1).tolist()
 
 
 def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "other_section",
@@ -108,7 +144,10 @@ def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "
     gains, faders and track levels (``level``: each track's RMS after its strip, which EQ and the compressor's
     gain reduction move too) are judged after removing each song's median error.
     EQ gains count every band (an unused band's target is 0 dB); thresholds count only compressing tracks
-    (ratio above 1.5: below it a threshold is barely heard).
+    (ratio above 1.5: below it a threshold is barely heard). ``reduction`` is each compressor's mean gain
+    reduction (the track's level at ratio 1 less its level), what a static gain knob trades against when a
+    level is right; ``tone`` is the largest octave-band error of a track's output (:func:`_tone_errors`): when
+    it is small and the knobs miss, the knobs differ and the sound does not.
     """
     from mixdown.methods.dmc.balance import follow_reference
     from mixdown.methods.dmc.method import estimate
@@ -133,14 +172,19 @@ def parameter_recovery(model: DmcModel, examples: list[dict], reference: str = "
         guess, truth = guess.double(), prepared.target_tracks[0, :count].double()
         errors["gain"] += _relative(_gain(guess) - _gain(truth))
         errors["fader"] += _relative(_value(guess, FADER) - _value(truth, FADER))
-        errors["level"] += _relative(_track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], guess, ret, rate)
-                                    - _track_levels(prepared.inputs[0], *strip[1:], prepared.trims[0], truth,
-                                                    prepared.target_return[0], rate))
+        setting = (prepared.inputs[0], *strip[1:], prepared.trims[0])
+        bands, reduced = {}, {}
+        for who, norm, ret_norm in (("guess", guess, ret), ("truth", truth, prepared.target_return[0])):
+            bands[who] = _strip_bands(*setting, norm, ret_norm, rate)
+            reduced[who] = _db(_strip_bands(*setting, norm, ret_norm, rate, True).sum(1)) - _db(bands[who].sum(1))
+        errors["level"] += _relative(_db(bands["guess"].sum(1)) - _db(bands["truth"].sum(1)))
+        errors["tone"] += _tone_errors(bands["guess"], bands["truth"])
         errors["pan"] += (_value(guess, PAN) - _value(truth, PAN)).abs().tolist()
         for j in _EQ_GAINS:
             errors["eq_gain"] += (_value(guess, j) - _value(truth, j)).abs().tolist()
         compressing = _value(truth, _RATIO) > 1.5
         errors["comp_threshold"] += (_value(guess, _THRESHOLD) - _value(truth, _THRESHOLD)).abs()[compressing].tolist()
+        errors["reduction"] += (reduced["guess"] - reduced["truth"]).abs().tolist()
     within = {k: float(np.mean(np.array(v) <= TOLERANCES[k])) if v else math.nan for k, v in errors.items()}
     return RecoveryResult(within, {k: len(v) for k, v in errors.items()},
                           {k: float(np.median(v)) if v else math.nan for k, v in errors.items()}, errors)
@@ -248,7 +292,8 @@ def evaluate(data: str, weights: str | Path | None = None, exclude: str | None =
                 progress(f"recovery {name}")
             result = parameter_recovery(model, subset, mode, steps)
             recovery[name] = {"songs": len(subset), "within": result.within, "counts": result.counts,
-                              "median_error": result.median_error}
+                              "median_error": result.median_error,
+                              "unheard_gain_misses": result.unheard_gain_misses}
         style = style_transfer(examples[:style_songs], methods, model.config.sample_rate, progress) \
             if style_songs > 0 else None
     finally:
