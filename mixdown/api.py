@@ -74,6 +74,8 @@ def render_recipe(
     format: str = "wav24",
     block_seconds: float = 10.0,
     amounts: dict[str, float] | None = None,
+    start_s: float = 0.0,
+    seconds: float | None = None,
     progress: Progress | None = None,
 ) -> RenderResult:
     """Render a recipe's source files to a stereo mix file.
@@ -86,6 +88,7 @@ def render_recipe(
             bounded for any song length.
         amounts: ``{"eq" | "dynamics" | "space" | "width": amount}`` applied before rendering
             (:func:`mixdown.console.amount.apply_amounts`; 1 = as the recipe says).
+        start_s, seconds: render only this excerpt of the song (a preview after an edit); None: to the end.
         progress: optional callback ``(frames_done, frames_total, stage)``.
     Returns:
         :class:`RenderResult` with the written path and its measured loudness and peak.
@@ -95,7 +98,11 @@ def render_recipe(
         recipe = apply_amounts(recipe, amounts)
     sources = _sources(recipe)
     done = 0
-    with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * (recipe.sample_rate or 44100)))) as reader:
+    rate = recipe.sample_rate or plan_session(sources).sample_rate  # the rate BlockReader will choose
+    if start_s < 0 or (seconds is not None and seconds <= 0):
+        raise ParameterError(f"render_recipe: expected start_s >= 0 and seconds > 0, found {start_s} and {seconds}")
+    excerpt = {"start": int(round(start_s * rate)), "frames": None if seconds is None else int(round(seconds * rate))}
+    with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * rate)), **excerpt) as reader:
         console = Console(recipe, reader.sample_rate, reader.channel_counts)
         with AudioWriter(output, reader.sample_rate, 2, format, protect=sources) as writer, torch.no_grad():
             for mix in console.render_blocks(reader):

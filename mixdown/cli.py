@@ -284,6 +284,32 @@ def processors() -> None:
         out.print(table)
 
 
+@app.command()
+def serve(
+    data: Path = typer.Option(Path("~/.mixdown/studio"), "--data", help="folder for uploads, mixes and the database"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (127.0.0.1: this computer only)"),
+    port: int = typer.Option(8000, "--port"),
+    database: Optional[str] = typer.Option(None, "--database",
+                                           help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: "
+                                                "SQLite in --data)"),
+    max_upload_mb: float = typer.Option(512.0, "--max-upload-mb", help="largest file accepted"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="MIXDOWN_ADMIN_TOKEN",
+                                        help="admin secret for listening tests (default: made once, kept in --data)"),
+) -> None:
+    """Run the studio: a local web app to upload stems, mix, adjust, compare, download and run listening tests."""
+    try:
+        from mixdown.app.server import serve as run
+        from mixdown.app.settings import StudioSettings
+
+        settings = StudioSettings(data, database, max_upload_mb, admin_token=token)
+    except MixdownError as e:
+        _fail(e)
+    out = _stdout()
+    out.print(f"mixdown studio: http://{host}:{port}/  (data in {settings.data_dir})", highlight=False)
+    out.print(f"listening tests (admin): http://{host}:{port}/admin?token={settings.admin_token}", highlight=False)
+    run(settings, host, port)
+
+
 data_app = typer.Typer(no_args_is_help=True, help="Training data: synthetic corpus, dataset loaders.")
 app.add_typer(data_app, name="data")
 
@@ -452,8 +478,8 @@ def train_evaluate_command(
               highlight=False)
     for mode, result in report["recovery"].items():
         out.print(f"  {mode} ({result['songs']} songs): " + ", ".join(
-            f"{k} {100 * v:.0f}% (median error {result['median_error'][k]:.2f})" for k, v in result["within"].items()),
-            highlight=False)
+            f"{k} {100 * v:.0f}% (median error {result['median_error'][k]:.2f})" for k, v in result["within"].items())
+            + f"; gain misses heard right (level and tone) {100 * result['unheard_gain_misses']:.0f}%", highlight=False)
     if report.get("style"):
         out.print(f"style transfer on {report['style_songs']} songs (means; lower is better)", highlight=False)
         for method, row in report["style"]["summary"].items():

@@ -34,8 +34,17 @@ from mixdown.audio.io import (
 from mixdown.audio.kernels import SampleScan
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["Session", "SessionPlan", "Track", "LoadWarning", "load_session", "load_tracks", "plan_session",
-           "WARNING_CODES"]
+__all__ = [
+    "WARNING_CODES",
+    "LoadWarning",
+    "Session",
+    "SessionPlan",
+    "Track",
+    "load_session",
+    "load_tracks",
+    "natural_key",
+    "plan_session",
+]
 
 WARNING_CODES = (
     "silent",
@@ -367,10 +376,10 @@ def _scan_folder(folder: Path) -> list[Path]:
             f"({len(files)} other file(s) ignored; sub-folders are not searched); "
             "fix: point to the folder that holds the stems"
         )
-    return sorted(audio, key=_natural_key)
+    return sorted(audio, key=natural_key)
 
 
-def _natural_key(path: Path) -> tuple:
+def natural_key(path: Path) -> tuple:
     """Sort "2_bass" before "10_vox"; case-insensitive, the exact name breaks ties."""
     parts = re.split(r"(\d+)", path.name.casefold())
     return tuple(int(p) if p.isdigit() else p for p in parts), path.name

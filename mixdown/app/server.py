@@ -1,0 +1,491 @@
+"""The studio's web server: the page, the JSON API over the library, audio streaming and job progress.
+
+``create_app(settings)`` builds the FastAPI app (its lifespan opens the database and runs the worker);
+``mixdown serve`` runs it with uvicorn on localhost. Every error reaches the page as ``{"error": message}``
+with the message the CLI would print (what was expected, what was found, the fix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zipfile
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from mixdown.analysis.roles import ROLE_NAMES
+from mixdown.app import tasks
+from mixdown.app.errors import NotFound, StudioError
+from mixdown.app.jobs import Worker
+from mixdown.app.listening import listening_routes
+from mixdown.app.settings import StudioSettings
+from mixdown.app.store import Job, Project, StoredFile, dispose, new_id, open_database
+from mixdown.app.uploads import (
+    UploadError,
+    clean_track_name,
+    receive_upload,
+    unique_name,
+)
+from mixdown.audio.session import natural_key
+from mixdown.console import Recipe
+from mixdown.errors import MixdownError
+from mixdown.mastering.targets import TARGETS
+from mixdown.methods.intent import GENRES, PANS, PRIORITIES, REVERBS
+
+__all__ = ["METHODS", "create_app", "serve"]
+
+METHODS = ("rules", "dmc", "optimize")
+"""The automatic mixers the studio offers (the speech method needs no studio)."""
+_STATIC = resources.files("mixdown") / "app" / "static"
+_JOB_FILES = {"mix", "raw", "report", "recipe"}
+
+
+class ProjectIn(BaseModel):
+    name: str = Field("Untitled", min_length=1, max_length=200)
+    genre: str | None = None
+    target: str = "spotify"
+
+
+class ProjectChange(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    genre: str | None = None
+    target: str | None = None
+
+
+class TrackChange(BaseModel):
+    """A track's controls; an empty string clears one (the mixer decides)."""
+
+    role: str | None = None
+    priority: str | None = None
+    pan: str | None = None
+    reverb: str | None = None
+    keep: bool | None = None
+
+
+class MixIn(BaseModel):
+    method: str = "rules"
+
+
+class RenderIn(BaseModel):
+    recipe: dict[str, Any]
+    preview: bool = False
+    start_s: float = Field(0.0, ge=0.0)
+
+
+def create_app(settings: StudioSettings) -> FastAPI:
+    """The studio as an ASGI app over ``settings`` (its data folder and database)."""
+    factory = open_database(settings.database_url)
+
+    def project_of(job: Job) -> Project:
+        with factory() as db:
+            project = db.get(Project, job.project_id)
+            _ = project.files  # loaded while the session is open
+            return project
+
+    def analyse(job: Job, progress) -> dict:
+        result = tasks.run_analysis(settings, project_of(job), job, progress)
+        with factory.begin() as db:  # the track list shows what was detected
+            for file_id, found in result["tracks"].items():
+                stored = db.get(StoredFile, file_id)
+                if stored is not None:
+                    stored.detected_role, stored.role_confidence = found["role"], found["confidence"]
+                    stored.loudness_lufs = found["integrated_lufs"]
+        return result
+
+    worker = Worker(factory, {
+        "analyse": analyse,
+        "mix": lambda job, progress: tasks.run_mix(settings, project_of(job), job, progress),
+        "render": lambda job, progress: tasks.run_render(settings, project_of(job), job, progress)})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        worker.start()
+        yield
+        worker.stop()
+        dispose(factory)
+
+    app = FastAPI(title="mixdown studio", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.settings, app.state.factory, app.state.worker = settings, factory, worker
+
+    @app.exception_handler(MixdownError)
+    async def mixdown_error(_request: Request, e: MixdownError):
+        status = e.status if isinstance(e, StudioError) else 400
+        return JSONResponse({"error": str(e)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, e: RequestValidationError):
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}; fix: send what the API expects "
+                                      "(see /api/docs)"}, status_code=422)
+
+    # --- pages -------------------------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse)
+    def studio_page():
+        return HTMLResponse((_STATIC / "studio.html").read_text(encoding="utf-8"))
+
+    app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
+    app.include_router(listening_routes(settings, factory))
+
+    @app.get("/api/health")
+    def health():
+        return {"ok": True}
+
+    @app.get("/api/options")
+    def options():
+        """What the page's menus offer."""
+        return {"methods": METHODS, "roles": ROLE_NAMES, "priorities": PRIORITIES, "pans": PANS,
+                "reverbs": REVERBS, "genres": GENRES, "targets": list(TARGETS), "preview_seconds":
+                tasks.PREVIEW_SECONDS, "max_upload_mb": settings.max_upload_mb}
+
+    # --- projects ----------------------------------------------------------------------------------------------
+    def load_project(db, project_id: str) -> Project:
+        project = db.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"project {project_id}: not found; fix: open the studio's front page and pick a project")
+        return project
+
+    @app.post("/api/projects", status_code=201)
+    def create_project(body: ProjectIn):
+        _check_settings(body.genre, body.target)
+        with factory.begin() as db:
+            project = Project(name=body.name.strip(), genre=body.genre or None, target=body.target)
+            db.add(project)
+            db.flush()
+            return _project_json(project)
+
+    @app.get("/api/projects")
+    def list_projects():
+        with factory() as db:
+            return [{"id": p.id, "name": p.name, "created": p.created}
+                    for p in db.scalars(select(Project).order_by(Project.created.desc()))]
+
+    @app.get("/api/projects/{project_id}")
+    def get_project(project_id: str):
+        with factory() as db:
+            return _project_json(load_project(db, project_id))
+
+    @app.patch("/api/projects/{project_id}")
+    def change_project(project_id: str, body: ProjectChange):
+        _check_settings(body.genre, body.target)
+        with factory.begin() as db:
+            project = load_project(db, project_id)
+            for key in ("name", "genre", "target"):
+                value = getattr(body, key)
+                if value is not None:
+                    setattr(project, key, value.strip() or None if key == "genre" else value.strip())
+            return _project_json(project)
+
+    @app.delete("/api/projects/{project_id}", status_code=204)
+    def delete_project(project_id: str):
+        with factory.begin() as db:
+            project = load_project(db, project_id)
+            if any(j.status in ("queued", "running") for j in project.jobs):
+                raise MixdownError(f"project {project.name!r}: a job is still running; fix: wait for it to finish")
+            folder = settings.data_dir / "uploads" / project.id
+            jobs = [tasks.job_folder(settings, j.id) for j in project.jobs]
+            db.delete(project)
+        for path in [folder, *jobs]:
+            tasks.remove_tree(path)
+        return Response(status_code=204)
+
+    # --- files -------------------------------------------------------------------------------------------------
+    @app.post("/api/projects/{project_id}/files", status_code=201)
+    async def upload(project_id: str, request: Request, kind: str = "stem"):
+        """The request body is the file; its name comes in the ``X-Filename`` header (URI-encoded)."""
+        if kind not in ("stem", "reference"):
+            raise UploadError(f"kind: expected stem or reference, found {kind!r}; fix: ?kind=stem or ?kind=reference")
+        filename = unquote(request.headers.get("x-filename", ""))
+        name, suffix = clean_track_name(filename)
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_upload_bytes:
+            raise UploadError(f"{filename}: expected at most {settings.max_upload_mb:.0f} MB, found "
+                              f"{declared / 2**20:.0f} MB; fix: upload FLAC instead of WAV, or start the studio "
+                              "with a higher --max-upload-mb", 413)
+        project = await asyncio.to_thread(_get_project_files, factory, project_id, load_project)
+        stems = [f for f in project.files if f.kind == "stem"]
+        if kind == "stem" and len(stems) >= settings.max_files:
+            raise UploadError(f"{filename}: expected at most {settings.max_files} stems in a project, found that "
+                              "many already; fix: bounce some tracks together first", 413)
+        stored = StoredFile(id=new_id(), project_id=project_id, kind=kind, suffix=suffix,
+                            name=unique_name(name, {f.name for f in stems}) if kind == "stem" else name)
+        folder = settings.data_dir / "uploads" / project_id
+        folder.mkdir(exist_ok=True)
+        destination = folder / stored.stored_name
+        size = await receive_upload(request.stream(), destination, settings.max_upload_bytes, filename or name)
+        info = await asyncio.to_thread(_describe, destination, kind)
+        stored.bytes = size
+        stored.sample_rate, stored.channels, stored.seconds, stored.loudness_lufs = info
+
+        def commit():
+            with factory.begin() as db:
+                if kind == "reference":  # one reference per project: the new one replaces the old
+                    for old in db.scalars(select(StoredFile).where(StoredFile.project_id == project_id,
+                                                                   StoredFile.kind == "reference")):
+                        tasks.remove_tree(folder / old.stored_name)
+                        db.delete(old)
+                db.add(stored)
+                db.flush()
+                return _file_json(stored)
+
+        return await asyncio.to_thread(commit)
+
+    def load_file(db, project_id: str, file_id: str) -> StoredFile:
+        stored = db.get(StoredFile, file_id)
+        if stored is None or stored.project_id != project_id:
+            raise NotFound(f"file {file_id}: not found in project {project_id}; fix: reload the page")
+        return stored
+
+    @app.patch("/api/projects/{project_id}/files/{file_id}")
+    def change_track(project_id: str, file_id: str, body: TrackChange):
+        checks = {"role": ROLE_NAMES, "priority": PRIORITIES, "pan": PANS, "reverb": REVERBS}
+        with factory.begin() as db:
+            stored = load_file(db, project_id, file_id)
+            for key, allowed in checks.items():
+                value = getattr(body, key)
+                if value is None:
+                    continue
+                if value and value not in allowed:
+                    raise MixdownError(f"{stored.name}: {key} expected one of {', '.join(allowed)} (or empty for "
+                                       f"automatic), found {value!r}; fix: pick one from the menu")
+                setattr(stored, key, value or None)
+            if body.keep is not None:
+                stored.keep = body.keep
+            return _file_json(stored)
+
+    @app.delete("/api/projects/{project_id}/files/{file_id}", status_code=204)
+    def delete_file(project_id: str, file_id: str):
+        with factory.begin() as db:
+            stored = load_file(db, project_id, file_id)
+            path = settings.data_dir / "uploads" / project_id / stored.stored_name
+            db.delete(stored)
+        tasks.remove_tree(path)
+        return Response(status_code=204)
+
+    @app.get("/api/projects/{project_id}/files/{file_id}/audio")
+    def file_audio(project_id: str, file_id: str):
+        with factory() as db:
+            stored = load_file(db, project_id, file_id)
+        return FileResponse(settings.data_dir / "uploads" / project_id / stored.stored_name,
+                            media_type=_media_type(stored.suffix))
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+    def queue(project_id: str, kind: str, params: dict) -> dict:
+        with factory.begin() as db:
+            load_project(db, project_id)
+            job = Job(project_id=project_id, kind=kind, params=params)
+            db.add(job)
+            db.flush()
+            answer = _job_json(job)
+        worker.notify()
+        return answer
+
+    @app.post("/api/projects/{project_id}/analyse", status_code=202)
+    def analyse(project_id: str):
+        return queue(project_id, "analyse", {})
+
+    @app.post("/api/projects/{project_id}/mix", status_code=202)
+    def mix(project_id: str, body: MixIn):
+        if body.method not in METHODS:
+            raise MixdownError(f"method: expected one of {', '.join(METHODS)}, found {body.method!r}; fix: pick one "
+                               "from the menu")
+        return queue(project_id, "mix", {"method": body.method})
+
+    def load_job(db, job_id: str) -> Job:
+        job = db.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id}: not found; fix: reload the page")
+        return job
+
+    @app.get("/api/jobs/{job_id}")
+    def get_job(job_id: str):
+        with factory() as db:
+            return _job_json(load_job(db, job_id))
+
+    def finished(job_id: str) -> Job:
+        with factory() as db:
+            job = load_job(db, job_id)
+        if job.status != "done" or not job.result:
+            raise MixdownError(f"job {job_id}: expected a finished job, found it {job.status}; fix: wait for it")
+        return job
+
+    @app.post("/api/jobs/{job_id}/render", status_code=202)
+    def render(job_id: str, body: RenderIn):
+        """Render an edited recipe of this mix (or of the mix an earlier render edited)."""
+        job = finished(job_id)
+        mix_job = job.result.get("mix_job", job.id) if job.kind == "render" else job.id
+        if job.kind not in ("mix", "render"):
+            raise MixdownError(f"job {job_id}: expected a mix to edit, found a {job.kind} job; fix: mix first")
+        Recipe.from_dict(body.recipe)  # a malformed recipe fails now, on the request, not later in the worker
+        return queue(job.project_id, "render", {"mix_job": mix_job, "recipe": body.recipe, "preview": body.preview,
+                                                "start_s": body.start_s})
+
+    @app.get("/api/jobs/{job_id}/recipe")
+    def job_recipe(job_id: str):
+        job = finished(job_id)
+        return json.loads((tasks.job_folder(settings, job.id) / job.result["recipe"]).read_text())
+
+    @app.get("/api/jobs/{job_id}/files/{what}")
+    def job_file(job_id: str, what: str, download: bool = False):
+        """``mix`` (or a render's preview), ``raw`` (the raw sum), ``report`` or ``recipe``."""
+        if what not in _JOB_FILES:
+            raise NotFound(f"{what}: expected one of {', '.join(sorted(_JOB_FILES))}; fix: use one of those")
+        job = finished(job_id)
+        if what not in job.result:
+            raise NotFound(f"job {job_id}: has no {what}; fix: the raw sum and report come with a mix")
+        path = tasks.job_folder(settings, job.id) / job.result[what]
+        with factory() as db:
+            project = load_project(db, job.project_id)
+        name = f"{_download_stem(project.name)}-{what}{path.suffix}"
+        if what == "recipe" and download:
+            return Response(_portable_recipe(path), media_type="application/json",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return FileResponse(path, media_type=_media_type(path.suffix),
+                            filename=name if download else None,
+                            content_disposition_type="attachment" if download else "inline")
+
+    @app.get("/api/jobs/{job_id}/stems.zip")
+    def job_stems(job_id: str):
+        job = finished(job_id)
+        stems = job.result.get("stems") or []
+        if not stems:
+            raise NotFound(f"job {job_id}: has no processed stems; fix: they come with a mix")
+        folder = tasks.job_folder(settings, job.id)
+        archive = folder / "out" / "stems.zip"
+        if not archive.is_file():
+            partial = archive.with_name(".stems.zip.part")
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+                for rel in stems:
+                    z.write(folder / rel, arcname=f"stems/{Path(rel).name}")
+            partial.replace(archive)
+        return FileResponse(archive, media_type="application/zip", filename="stems.zip")
+
+    @app.get("/api/projects/{project_id}/events")
+    async def events(project_id: str, request: Request):
+        """Server-sent events: the project's state whenever one of its jobs moves (and every 15 s)."""
+        await asyncio.to_thread(get_project, project_id)  # 404 before the stream starts
+
+        async def stream():
+            last, quiet = None, 0.0
+            while not await request.is_disconnected():
+                state = await asyncio.to_thread(get_project, project_id)
+                text = json.dumps(state)
+                if text != last or quiet >= 15.0:
+                    yield f"data: {text}\n\n"
+                    last, quiet = text, 0.0
+                await asyncio.sleep(0.3)
+                quiet += 0.3
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app
+
+
+def _get_project_files(factory, project_id: str, load_project) -> Project:
+    with factory() as db:
+        project = load_project(db, project_id)
+        _ = project.files
+        return project
+
+
+def _describe(path: Path, kind: str) -> tuple[int, int, float, float | None]:
+    """``(sample_rate, channels, seconds, loudness)`` of an upload; the loudness (integrated LUFS) only for a
+    reference, which the A/B switch plays at the mix's loudness."""
+    from mixdown.audio.io import audio_info
+
+    info = audio_info(path)
+    loudness = None
+    if kind == "reference":
+        import numpy as np
+        import pyloudnorm
+
+        from mixdown.audio import read_audio
+
+        audio, rate = read_audio(path)
+        value = pyloudnorm.Meter(rate).integrated_loudness(audio.T)
+        loudness = float(value) if np.isfinite(value) else None
+    return info.sample_rate, info.channels, info.frames / info.sample_rate, loudness
+
+
+def _check_settings(genre: str | None, target: str | None) -> None:
+    if genre and genre not in GENRES:
+        raise MixdownError(f"genre: expected one of {', '.join(GENRES)}, found {genre!r}; fix: pick one from the menu")
+    if target is not None:
+        from mixdown.mastering.targets import loudness_target
+
+        loudness_target(target)  # a preset name or a number of LUFS; its error says which
+
+
+def _project_json(project: Project) -> dict:
+    return {"id": project.id, "name": project.name, "genre": project.genre, "target": project.target,
+            "created": project.created,
+            "stems": [_file_json(f) for f in _in_mix_order(project.files)],
+            "reference": next((_file_json(f) for f in project.files if f.kind == "reference"), None),
+            "jobs": [_job_json(j) for j in sorted(project.jobs, key=lambda j: j.created, reverse=True)]}
+
+
+def _in_mix_order(files: list[StoredFile]) -> list[StoredFile]:
+    """The stems in the order a mix lists them (natural name order, as a folder of stems is read)."""
+    return sorted((f for f in files if f.kind == "stem"), key=lambda f: natural_key(Path(f.name + f.suffix)))
+
+
+def _file_json(f: StoredFile) -> dict:
+    return {"id": f.id, "kind": f.kind, "name": f.name, "bytes": f.bytes, "sample_rate": f.sample_rate,
+            "channels": f.channels, "seconds": round(f.seconds, 3), "loudness_lufs": f.loudness_lufs,
+            "detected_role": f.detected_role, "role_confidence": f.role_confidence,
+            "role": f.role, "priority": f.priority, "pan": f.pan, "reverb": f.reverb, "keep": f.keep,
+            "audio": f"/api/projects/{f.project_id}/files/{f.id}/audio"}
+
+
+def _job_json(job: Job) -> dict:
+    answer = {"id": job.id, "kind": job.kind, "status": job.status, "stage": job.stage,
+              "fraction": round(job.fraction, 3), "params": {k: v for k, v in job.params.items() if k != "recipe"},
+              "error": job.error, "attempts": job.attempts, "created": job.created, "updated": job.updated,
+              "result": job.result}
+    if job.status == "done" and job.kind in ("mix", "render"):
+        answer["files"] = {k: f"/api/jobs/{job.id}/files/{k}" for k in _JOB_FILES if k in (job.result or {})}
+    return answer
+
+
+def _portable_recipe(path: Path) -> str:
+    """The recipe with each track's source as ``<track name><suffix>``: it renders beside the user's stems."""
+    data = json.loads(path.read_text())
+    for track in data.get("tracks", []):
+        if track.get("source"):
+            track["source"] = f"{track['name']}{Path(track['source']).suffix}"
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _download_stem(name: str) -> str:
+    return clean_track_name(f"{name}.wav")[0].replace(" ", "_") or "mix"
+
+
+def _media_type(suffix: str) -> str:
+    return {".wav": "audio/wav", ".wave": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
+            ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg", ".aif": "audio/aiff",
+            ".aiff": "audio/aiff", ".aifc": "audio/aiff", ".html": "text/html", ".json": "application/json"
+            }.get(suffix.lower(), "application/octet-stream")
+
+
+def serve(settings: StudioSettings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the studio until interrupted (uvicorn, one process: the worker is a thread of it)."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

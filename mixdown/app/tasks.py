@@ -1,0 +1,172 @@
+"""What the studio's jobs do: the same library calls as ``mixdown mix`` and ``mixdown render``.
+
+Every job writes into its own folder, ``<data>/jobs/<job id>/``: ``stems/`` holds links named after the
+tracks to the uploaded files (the track names a recipe shows are the cleaned upload names), ``out/`` what
+the job made. Paths in a job's result are relative to its folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mixdown.api import analyze_path, mix_folder, render_recipe
+from mixdown.app.settings import StudioSettings
+from mixdown.app.store import Job, Project, StoredFile
+from mixdown.audio import read_audio, write_audio
+from mixdown.console import Recipe
+from mixdown.console.recipe import Strip, source_path
+from mixdown.errors import ParameterError, RecipeError
+from mixdown.methods.intent import Intent
+
+__all__ = ["PREVIEW_SECONDS", "job_folder", "raw_sum", "remove_tree", "run_analysis", "run_mix", "run_render", "stems_folder", "upload_path"]
+
+PREVIEW_SECONDS = 12.0
+"""Length of the excerpt a preview render makes after an edit (the full render follows)."""
+
+Progress = Callable[[float, str], None]
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder or a (read-only) file of the studio's; nothing if it is not there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.chmod(0o644)
+        path.unlink(missing_ok=True)
+
+
+def job_folder(settings: StudioSettings, job_id: str) -> Path:
+    return settings.data_dir / "jobs" / job_id
+
+
+def upload_path(settings: StudioSettings, stored: StoredFile) -> Path:
+    return settings.data_dir / "uploads" / stored.project_id / stored.stored_name
+
+
+def stems_folder(settings: StudioSettings, project: Project, folder: Path) -> Path:
+    """``folder/stems``: one link per stem of ``project``, named ``<track name><suffix>``, made afresh."""
+    stems = folder / "stems"
+    shutil.rmtree(stems, ignore_errors=True)
+    stems.mkdir(parents=True)
+    for f in project.files:
+        if f.kind == "stem":
+            (stems / f"{f.name}{f.suffix}").symlink_to(upload_path(settings, f))
+    return stems
+
+
+def intent_of(project: Project, reference: Path | None) -> Intent:
+    """The project's settings and its tracks' controls as an :class:`Intent` (what ``--intent`` reads)."""
+    tracks = {}
+    for f in project.files:
+        if f.kind != "stem":
+            continue
+        chosen = {"role": f.role, "priority": f.priority, "pan": f.pan, "reverb": f.reverb}
+        tracks[f.name] = {k: v for k, v in chosen.items() if v} | ({"keep": True} if f.keep else {})
+    data = {"target": project.target, "tracks": tracks} | ({"genre": project.genre} if project.genre else {})
+    intent = Intent.from_dict(data, source=f"project {project.name!r}")
+    intent.reference = reference
+    return intent
+
+
+def _fresh(folder: Path) -> Path:
+    """``folder/out`` emptied: a job started again after a stop begins from nothing."""
+    out = folder / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return out
+
+
+def run_analysis(settings: StudioSettings, project: Project, job: Job, progress: Progress) -> dict:
+    """Detect each stem's role and measure its loudness (the track list shows them; a mix measures again)."""
+    stems = [f for f in project.files if f.kind == "stem"]
+    if not stems:
+        raise ParameterError(f"project {project.name!r}: expected stems to analyse, found none; fix: upload them")
+    links = stems_folder(settings, project, job_folder(settings, job.id))
+    analysis, warnings = analyze_path(links, progress=lambda done, total, stage: progress(done / max(total, 1), stage))
+    found = {t.name: t for t in analysis.tracks}
+    return {"tracks": {f.id: {"role": found[f.name].role.role, "confidence": found[f.name].role.confidence,
+                              "reason": found[f.name].role.reason,
+                              "integrated_lufs": _finite(found[f.name].loudness.integrated_lufs)}
+                       for f in stems if f.name in found},
+            "warnings": [str(w) for w in warnings]}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Progress) -> dict:
+    """Mix the project's stems with ``job.params["method"]``: the mastered mix, its recipe, report and processed
+    stems, and the raw sum at the mix's loudness (the A/B switch's other side)."""
+    stems = [f for f in project.files if f.kind == "stem"]
+    if not stems:
+        raise ParameterError(f"project {project.name!r}: expected stems to mix, found none; fix: upload the tracks")
+    folder = job_folder(settings, job.id)
+    out = _fresh(folder)
+    links = stems_folder(settings, project, folder)
+    reference = next((upload_path(settings, f) for f in project.files if f.kind == "reference"), None)
+    method = job.params.get("method", "rules")
+    if method == "optimize" and reference is None:
+        raise ParameterError("method optimize: expected a reference mix, found none; fix: upload a reference or "
+                             "choose rules or dmc")
+    result = mix_folder(links, out, intent=intent_of(project, reference), method=method,
+                        write_stems=True, progress=lambda done, total, stage: progress(
+                            0.9 * done / max(total, 1), stage))
+    progress(0.92, "raw sum at the mix's loudness")
+    raw = raw_sum(links, out / "raw.wav", result.integrated_lufs)
+    relative = lambda p: str(Path(p).relative_to(folder))
+    return {"method": method, "mix": relative(result.mix_path), "recipe": relative(result.recipe_path),
+            "report": relative(result.report_path), "raw": relative(raw),
+            "stems": [relative(p) for p in result.stems], "seconds": result.seconds,
+            "sample_rate": result.sample_rate, "integrated_lufs": result.integrated_lufs,
+            "true_peak_db": result.true_peak_db, "warnings": [str(w) for w in result.warnings]}
+
+
+def raw_sum(stems: Path, output: Path, loudness_lufs: float) -> Path:
+    """The stems summed at unity, centred, at ``loudness_lufs`` (integrated): what the mix is compared with."""
+    import pyloudnorm
+
+    plain = Recipe(tracks=[Strip(p.stem, source=p.name) for p in sorted(stems.iterdir())])
+    plain.path = stems / "raw.json"  # sources are relative to it; nothing is written there
+    rendered = render_recipe(plain, output.with_name(".raw_unity.wav"), format="float32")
+    audio, rate = read_audio(rendered.path)
+    rendered.path.unlink()
+    measured = pyloudnorm.Meter(rate).integrated_loudness(audio.T)
+    gain = 10 ** ((loudness_lufs - measured) / 20) if np.isfinite(measured) and np.isfinite(loudness_lufs) else 1.0
+    return write_audio(output, audio * gain, rate, "wav24").path
+
+
+def run_render(settings: StudioSettings, project: Project, job: Job, progress: Progress) -> dict:
+    """Render an edited recipe of an earlier mix of the project: the excerpt around ``params["start_s"]`` for a
+    preview, else the whole song."""
+    params = job.params
+    source = job_folder(settings, params["mix_job"])
+    if not (source / "stems").is_dir():
+        raise ParameterError(f"mix {params['mix_job']}: expected a finished mix to edit, found none; fix: mix again")
+    try:
+        recipe = Recipe.from_dict(params["recipe"])
+    except RecipeError as e:
+        raise RecipeError(f"edited recipe: {e}") from None
+    folder = job_folder(settings, job.id)
+    out = _fresh(folder)
+    links = stems_folder(settings, project, folder)
+    for strip in recipe.tracks:  # the recipe names its tracks; their files are this project's stems
+        match = next((p for p in links.iterdir() if p.stem == strip.name), None)
+        if match is None:
+            raise RecipeError(f"edited recipe: track {strip.name!r} is not a stem of this project; fix: keep the "
+                              "track names of the mix")
+        strip.source = source_path(match, out)
+    recipe_path = recipe.save(out / "recipe.json")
+    preview = bool(params.get("preview"))
+    start = float(params.get("start_s", 0.0)) if preview else 0.0
+    rendered = render_recipe(recipe_path, out / ("preview.wav" if preview else "mix.wav"),
+                             start_s=start, seconds=PREVIEW_SECONDS if preview else None,
+                             progress=lambda done, total, stage: progress(done / max(total, 1), stage))
+    relative = lambda p: str(Path(p).relative_to(folder))
+    return {"mix_job": params["mix_job"], "preview": preview, "start_s": start, "mix": relative(rendered.path),
+            "recipe": relative(recipe_path), "seconds": rendered.seconds, "integrated_lufs": rendered.loudness_lufs,
+            "sample_peak_db": rendered.sample_peak_db}

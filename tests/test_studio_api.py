@@ -1,0 +1,227 @@
+"""The studio's HTTP API, in process (FastAPI's test client, the real worker thread and library calls)."""
+
+import io
+import json
+import stat
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from mixdown.app.server import create_app  # noqa: E402
+from mixdown.app.settings import StudioSettings  # noqa: E402
+
+SR = 44100
+
+
+def _wav(frequency: float, seconds: float = 3.0, channels: int = 1, level: float = 0.3) -> bytes:
+    t = np.arange(int(seconds * SR)) / SR
+    tone = level * np.sin(2 * np.pi * frequency * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    buffer = io.BytesIO()
+    sf.write(buffer, np.stack([tone] * channels, 1), SR, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def studio(tmp_path):
+    settings = StudioSettings(tmp_path / "data", max_upload_mb=1.0, max_files=4)
+    with TestClient(create_app(settings)) as client:
+        client.settings = settings
+        yield client
+
+
+def _project(client, **settings) -> str:
+    answer = client.post("/api/projects", json={"name": "Song", **settings})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def _upload(client, project_id, name, body, kind="stem"):
+    return client.post(f"/api/projects/{project_id}/files?kind={kind}", content=body,
+                       headers={"X-Filename": name})
+
+
+def _wait(client, job_id, timeout=120.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def _files_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_projects_are_created_listed_changed_and_deleted(studio):
+    project_id = _project(studio, genre="rock", target="apple")
+    assert [p["id"] for p in studio.get("/api/projects").json()] == [project_id]
+    changed = studio.patch(f"/api/projects/{project_id}", json={"name": "Better", "target": "-12"}).json()
+    assert (changed["name"], changed["genre"], changed["target"]) == ("Better", "rock", "-12")
+    bad = studio.patch(f"/api/projects/{project_id}", json={"genre": "polka"})
+    assert bad.status_code == 400 and "genre: expected one of" in bad.json()["error"]
+    assert "fix:" in studio.patch(f"/api/projects/{project_id}", json={"target": "loud"}).json()["error"]
+    assert studio.post("/api/projects", json={"name": ""}).status_code == 422
+    assert studio.delete(f"/api/projects/{project_id}").status_code == 204
+    missing = studio.get(f"/api/projects/{project_id}")
+    assert missing.status_code == 404 and "not found" in missing.json()["error"]
+
+
+def test_uploads_get_generated_names_and_clean_track_names(studio):
+    project_id = _project(studio)
+    answer = _upload(studio, project_id, "../../../etc/Lead%20Vox.wav", _wav(440))
+    assert answer.status_code == 201, answer.text
+    track = answer.json()
+    assert track["name"] == "Lead Vox" and track["channels"] == 1 and track["seconds"] == pytest.approx(3.0)
+    twin = _upload(studio, project_id, "..\\lead vox.WAV", _wav(220)).json()
+    assert twin["name"] == "lead vox 2"  # names are unique per project, case-insensitively
+    odd = _upload(studio, project_id, "a\x00b<>|:*?.flac".replace(".flac", ".wav"), _wav(330)).json()
+    assert odd["name"] == "a_b"
+    data = studio.settings.data_dir
+    stored = _files_under(data / "uploads")
+    assert len(stored) == 3 and all(len(p.split("/")[1]) == 32 + 4 for p in stored)  # <project>/<32 hex>.wav
+    assert not (data.parent / "etc").exists()
+    mode = (data / "uploads" / stored[0]).stat().st_mode
+    assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # uploads are kept read-only
+    played = studio.get(track["audio"], headers={"Range": "bytes=0-99"})
+    assert played.status_code == 206 and len(played.content) == 100
+
+
+@pytest.mark.parametrize("name, body, status, words", [
+    ("notes.txt", b"hello", 415, "expected an audio file"),
+    ("song", b"RIFF", 415, "found no suffix"),
+    ("fake.wav", b"this is not a wave file at all", 415, "cannot read"),
+    ("empty.wav", b"", 400, "empty upload"),
+    ("huge.wav", b"\0" * (1024 * 1024 + 1), 413, "at most 1 MB"),
+])
+def test_bad_uploads_get_clear_errors_and_leave_nothing(studio, name, body, status, words):
+    project_id = _project(studio)
+    answer = _upload(studio, project_id, name, body)
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+    assert answer.json()["error"].startswith(name.split("/")[-1] if "." in name else name)
+    assert str(studio.settings.data_dir) not in answer.json()["error"]  # no server paths in messages
+    assert _files_under(studio.settings.data_dir / "uploads") == []
+    assert studio.get(f"/api/projects/{project_id}").json()["stems"] == []
+
+
+def test_upload_limits_and_references(studio):
+    project_id = _project(studio)
+    for k in range(4):
+        assert _upload(studio, project_id, f"t{k}.wav", _wav(200 + 100 * k)).status_code == 201
+    fifth = _upload(studio, project_id, "t4.wav", _wav(700))
+    assert fifth.status_code == 413 and "at most 4 stems" in fifth.json()["error"]
+    assert _upload(studio, project_id, "ref.wav", _wav(300, 2.0, 2), "reference").status_code == 201
+    reference = _wav(300, 2.0, 2, level=0.1)
+    second = _upload(studio, project_id, "ref2.wav", reference, "reference").json()
+    state = studio.get(f"/api/projects/{project_id}").json()
+    assert state["reference"]["id"] == second["id"] and len(state["stems"]) == 4  # the new one replaces the old
+    import pyloudnorm
+
+    audio, rate = sf.read(io.BytesIO(reference))
+    assert state["reference"]["loudness_lufs"] == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(audio))
+    assert len(_files_under(studio.settings.data_dir / "uploads")) == 5
+    assert _upload(studio, project_id, "x.wav", _wav(300), "drums").status_code == 400
+    assert _upload(studio, "0" * 32, "x.wav", _wav(300)).status_code == 404
+
+
+def test_track_controls_are_checked(studio):
+    project_id = _project(studio)
+    track = _upload(studio, project_id, "vox.wav", _wav(440)).json()
+    url = f"/api/projects/{project_id}/files/{track['id']}"
+    changed = studio.patch(url, json={"role": "lead_vocal", "priority": "lead", "pan": "left", "keep": True}).json()
+    assert (changed["role"], changed["priority"], changed["pan"], changed["keep"]) == ("lead_vocal", "lead", "left", True)
+    assert studio.patch(url, json={"role": ""}).json()["role"] is None  # back to automatic
+    bad = studio.patch(url, json={"reverb": "lots"})
+    assert bad.status_code == 400 and "reverb expected one of none, low, medium, high" in bad.json()["error"]
+    assert studio.patch(f"/api/projects/{project_id}/files/{'1' * 32}", json={}).status_code == 404
+    assert studio.delete(url).status_code == 204
+    assert _files_under(studio.settings.data_dir / "uploads") == []
+
+
+def _mixed(studio):
+    project_id = _project(studio)
+    for name, f in (("bass.wav", 80), ("keys.wav", 440), ("lead.wav", 880)):
+        assert _upload(studio, project_id, name, _wav(f, 4.0)).status_code == 201
+    job = studio.post(f"/api/projects/{project_id}/mix", json={"method": "rules"}).json()
+    assert job["status"] == "queued"
+    done = _wait(studio, job["id"])
+    assert done["status"] == "done", done["error"]
+    return project_id, done
+
+
+def test_mix_render_and_downloads(studio):
+    project_id, mix = _mixed(studio)
+    result = mix["result"]
+    assert result["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)  # the project's default target
+    raw, rate = sf.read(io.BytesIO(studio.get(mix["files"]["raw"]).content))
+    import pyloudnorm
+
+    assert pyloudnorm.Meter(rate).integrated_loudness(raw) == pytest.approx(result["integrated_lufs"], abs=0.3)
+    report = studio.get(mix["files"]["report"])
+    assert report.status_code == 200 and "<html" in report.text.lower()
+    recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
+    assert [t["name"] for t in recipe["tracks"]] == ["bass", "keys", "lead"]
+    portable = json.loads(studio.get(f"{mix['files']['recipe']}?download=1").text)
+    assert [t["source"] for t in portable["tracks"]] == ["bass.wav", "keys.wav", "lead.wav"]
+    download = studio.get(f"{mix['files']['mix']}?download=1")
+    assert 'attachment; filename="Song-mix.wav"' in download.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(studio.get(f"/api/jobs/{mix['id']}/stems.zip").content)) as z:
+        assert sorted(z.namelist()) == ["stems/bass.wav", "stems/keys.wav", "stems/lead.wav"]
+
+    for track in recipe["tracks"]:  # everything muted but the bass: the edit must be heard
+        track["mute"] = track["name"] != "bass"
+    preview = studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe, "preview": True, "start_s": 1.0})
+    full = studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe})
+    preview, full = _wait(studio, preview.json()["id"]), _wait(studio, full.json()["id"])
+    assert preview["status"] == full["status"] == "done", (preview["error"], full["error"])
+    assert preview["result"]["seconds"] == pytest.approx(3.0, abs=0.01)  # 4 s song from 1 s
+    assert full["result"]["seconds"] == pytest.approx(4.0, abs=0.01)
+    edited, _ = sf.read(io.BytesIO(studio.get(full["files"]["mix"]).content))
+    mixed, _ = sf.read(io.BytesIO(studio.get(mix["files"]["mix"]).content))
+    spectrum = lambda x: np.abs(np.fft.rfft(x[:, 0]))  # noqa: E731
+    hz = np.fft.rfftfreq(len(edited), 1 / rate)
+    share = lambda s: s[(hz > 60) & (hz < 100)].sum() / s.sum()  # noqa: E731
+    assert share(spectrum(edited)) > 0.9 > share(spectrum(mixed))  # only the 80 Hz bass is left
+    again = studio.post(f"/api/jobs/{full['id']}/render", json={"recipe": recipe, "preview": True})
+    assert again.status_code == 202 and again.json()["params"]["mix_job"] == mix["id"]  # edits of edits
+
+
+def test_bad_render_requests(studio):
+    project_id, mix = _mixed(studio)
+    broken = studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": {"tracks": [{"name": "x", "chain": 3}]}})
+    assert broken.status_code == 400 and "tracks[0].chain" in broken.json()["error"]
+    recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
+    recipe["tracks"][0]["name"] = "stranger"
+    job = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe}).json()["id"])
+    assert job["status"] == "failed" and "'stranger' is not a stem of this project" in job["error"]
+    assert studio.get(f"/api/jobs/{mix['id']}/files/passwd").status_code == 404
+    assert studio.get(f"/api/jobs/{mix['id']}/files/..%2F..%2Fstudio.db").status_code == 404
+    assert studio.get(f"/api/jobs/{'2' * 32}").status_code == 404
+    assert studio.post(f"/api/projects/{project_id}/mix", json={"method": "magic"}).status_code == 400
+    optimize = _wait(studio, studio.post(f"/api/projects/{project_id}/mix", json={"method": "optimize"}).json()["id"])
+    assert optimize["status"] == "failed" and "expected a reference mix" in optimize["error"]
+
+
+def test_analysis_detects_roles(studio):
+    project_id = _project(studio)
+    _upload(studio, project_id, "bass.wav", _wav(60, 4.0))
+    job = _wait(studio, studio.post(f"/api/projects/{project_id}/analyse").json()["id"])
+    assert job["status"] == "done", job["error"]
+    track = studio.get(f"/api/projects/{project_id}").json()["stems"][0]
+    assert track["detected_role"] == "bass" and 0 < track["role_confidence"] <= 1
+    assert track["loudness_lufs"] == pytest.approx(-14.0, abs=4.0)
+
+
+def test_events_stream_the_project_state(studio):
+    project_id = _project(studio)
+    with studio.stream("GET", f"/api/projects/{project_id}/events") as events:
+        line = next(line for line in events.iter_lines() if line.startswith("data: "))
+    assert json.loads(line[len("data: "):])["id"] == project_id
+    assert studio.get(f"/api/projects/{'3' * 32}/events").status_code == 404

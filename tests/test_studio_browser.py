@@ -1,0 +1,120 @@
+"""The studio in headless Chromium: upload -> analyse -> mix -> play -> change a fader -> re-render -> download.
+
+Needs Debian's chromium (scripts/install_system_deps.sh installs it) and Playwright's Python package (the test
+extra); set MIXDOWN_SCREENSHOTS=docs/images to refresh the documentation's screenshot.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run scripts/install_system_deps.sh")
+# Chromium as root in a container, with nothing that calls home (this machine's network is closed)
+_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture
+def studio_url(tmp_path):
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mixdown.cli", "serve", "--data", str(tmp_path / "data"),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        end = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/api/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < end, "the studio did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def page(tmp_path):
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page
+        browser.close()
+        assert errors == [], errors  # no script errors on the page
+
+
+def _screenshot(page, name):
+    folder = os.environ.get("MIXDOWN_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def test_upload_mix_play_edit_and_download(studio_url, page, tmp_path):
+    from mixdown.api import demo_stems_path
+
+    page.goto(studio_url)
+    page.fill("#new-name", "Final Step")
+    page.click("#new-project button")
+    page.wait_for_selector("#project:not([hidden])")
+    stems = sorted(demo_stems_path().iterdir())[4:10]  # hats, bass, pads: six tracks keep it quick
+    page.set_input_files("#stem-input", [str(p) for p in stems])
+    page.wait_for_function("document.querySelectorAll('#tracks tbody tr').length === 6", timeout=60000)
+    page.click("#analyse")
+    page.wait_for_function("document.querySelector('#job-stage').textContent === 'analyse: done'", timeout=120000)
+    assert "bass" in page.inner_text("#tracks tbody tr:nth-child(4)")  # 08_bass, detected
+    page.select_option("select[name='priority-08_bass']", "lead")
+    page.click("#mix")
+    page.wait_for_selector("#mixer-panel:not([hidden])", timeout=180000)
+    assert page.locator(".strip[data-track]").count() == 6
+
+    page.click("#play")
+    page.wait_for_function("document.querySelector('#clock').textContent !== '0:00'", timeout=20000)
+    at = page.evaluate("state.players.mix.element.currentTime")
+    page.check("input[name=ab][value=raw]")  # A/B: the raw sum takes over from the same place
+    page.wait_for_timeout(300)
+    heard = page.evaluate("({source: state.source, mix: state.players.mix.element.paused, "
+                          "raw: state.players.raw.element.paused, t: state.players.raw.element.currentTime, "
+                          "gains: [state.players.mix.gain.gain.value, state.players.raw.gain.gain.value]})")
+    assert heard["source"] == "raw" and heard["mix"] and not heard["raw"], heard
+    assert at <= heard["t"] < at + 1.5 and heard["gains"] == [0, 1]  # one heard, at the mix's loudness
+    page.check("input[name=ab][value=mix]")
+
+    fader = page.locator(".strip[data-track='08_bass'] input[aria-label=fader]")
+    before = float(fader.input_value())
+    fader.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); e.dispatchEvent(new Event('change')); }",
+                   before - 6)
+    page.wait_for_function("document.querySelector('#render-state').textContent.startsWith('re-rendered')",
+                           timeout=180000)
+    _screenshot(page, "studio.png")
+    with page.expect_download() as download:
+        page.click("#dl-mix")
+    path = tmp_path / "downloaded.wav"
+    download.value.save_as(path)
+    audio, rate = sf.read(path)
+    assert download.value.suggested_filename == "Final_Step-mix.wav" and audio.shape == (15 * rate, 2)
+    with page.expect_download() as recipe:
+        page.click("#dl-recipe")
+    import json
+
+    edited = json.loads(Path(recipe.value.path()).read_text())
+    bass = next(t for t in edited["tracks"] if t["name"] == "08_bass")
+    gain = next(s for s in bass["chain"] if s["type"] == "gain")["params"]["gain_db"]
+    assert gain == pytest.approx(before - 6, abs=0.01)  # the download is the edited, re-rendered mix's recipe
