@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from mixdown.app.server import create_app  # noqa: E402
-from mixdown.app.settings import StudioSettings  # noqa: E402
+from mixdown.app.server import create_app
+from mixdown.app.settings import StudioSettings
 
 SR = 44100
 
@@ -157,7 +157,7 @@ def _mixed(studio):
 
 
 def test_mix_render_and_downloads(studio):
-    project_id, mix = _mixed(studio)
+    _, mix = _mixed(studio)
     result = mix["result"]
     assert result["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)  # the project's default target
     raw, rate = sf.read(io.BytesIO(studio.get(mix["files"]["raw"]).content))
@@ -185,9 +185,9 @@ def test_mix_render_and_downloads(studio):
     assert full["result"]["seconds"] == pytest.approx(4.0, abs=0.01)
     edited, _ = sf.read(io.BytesIO(studio.get(full["files"]["mix"]).content))
     mixed, _ = sf.read(io.BytesIO(studio.get(mix["files"]["mix"]).content))
-    spectrum = lambda x: np.abs(np.fft.rfft(x[:, 0]))  # noqa: E731
+    spectrum = lambda x: np.abs(np.fft.rfft(x[:, 0]))
     hz = np.fft.rfftfreq(len(edited), 1 / rate)
-    share = lambda s: s[(hz > 60) & (hz < 100)].sum() / s.sum()  # noqa: E731
+    share = lambda s: s[(hz > 60) & (hz < 100)].sum() / s.sum()
     assert share(spectrum(edited)) > 0.9 > share(spectrum(mixed))  # only the 80 Hz bass is left
     again = studio.post(f"/api/jobs/{full['id']}/render", json={"recipe": recipe, "preview": True})
     assert again.status_code == 202 and again.json()["params"]["mix_job"] == mix["id"]  # edits of edits

@@ -118,3 +118,52 @@ def test_upload_mix_play_edit_and_download(studio_url, page, tmp_path):
     bass = next(t for t in edited["tracks"] if t["name"] == "08_bass")
     gain = next(s for s in bass["chain"] if s["type"] == "gain")["params"]["gain_db"]
     assert gain == pytest.approx(before - 6, abs=0.01)  # the download is the edited, re-rendered mix's recipe
+
+
+def test_a_listening_test_from_admin_to_results(studio_url, page, tmp_path):
+    import httpx
+
+    from tests.test_studio_api import _wav
+
+    project = httpx.post(f"{studio_url}/api/projects", json={"name": "Tones"}).json()
+    for name, f in (("bass", 80), ("keys", 440), ("lead", 880)):
+        httpx.post(f"{studio_url}/api/projects/{project['id']}/files", content=_wav(f, 6.0),
+                   headers={"X-Filename": f"{name}.wav"}).raise_for_status()
+    for method in ("rules", "dmc"):
+        job = httpx.post(f"{studio_url}/api/projects/{project['id']}/mix", json={"method": method}).json()
+        end = time.monotonic() + 120
+        while httpx.get(f"{studio_url}/api/jobs/{job['id']}").json()["status"] != "done":
+            assert time.monotonic() < end, f"the {method} mix did not finish"
+            time.sleep(0.2)
+    token = (tmp_path / "data" / "admin_token").read_text().strip()
+
+    page.goto(f"{studio_url}/admin")
+    page.fill("#token", token)
+    page.click("#token-form button")
+    page.wait_for_selector("input[name=mix]")
+    assert page.locator("input[name=mix]").count() == 2
+    page.fill("#test-seconds", "3")
+    page.click("#create")
+    link = page.wait_for_selector(".participant-link").get_attribute("href")
+
+    page.goto(studio_url + link)
+    page.click("#begin")
+    versions = page.locator("#ratings tbody tr")
+    assert versions.count() == 4  # rules, dmc, raw sum and the anchor
+    assert page.is_disabled("#next")
+    for k in range(versions.count()):
+        versions.nth(k).locator("button").click()
+        for slider in versions.nth(k).locator("input[type=range]").all():
+            slider.fill(str(20 + 20 * k))
+    _screenshot(page, "listening_test.png")
+    page.click("#next")
+    page.wait_for_selector("#done:not([hidden])")
+
+    page.goto(f"{studio_url}/admin")
+    page.click("#tests button")
+    page.wait_for_selector("#results-panel:not([hidden]) #results tbody tr")
+    rows = page.locator("#results tbody tr").all_inner_texts()
+    assert len(rows) == 3 * 4 and all("\t1\t" in r for r in rows)  # 3 criteria x 4 conditions, one rating each
+    assert sorted(float(r.split("\t")[3]) for r in rows if r.startswith("clarity")) == [20.0, 40.0, 60.0, 80.0]
+    page.wait_for_function("document.querySelector('#results-plot').naturalWidth > 0")
+    _screenshot(page, "listening_results.png")

@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("fastapi")
-import httpx  # noqa: E402
+import httpx
 
-from mixdown.app.jobs import MAX_ATTEMPTS, Worker  # noqa: E402
-from mixdown.app.store import Job, Project, open_database  # noqa: E402
-from mixdown.errors import ParameterError  # noqa: E402
+from mixdown.app.jobs import MAX_ATTEMPTS, Worker
+from mixdown.app.store import Job, Project, open_database
+from mixdown.errors import ParameterError
 
 
 def _jobs(factory, *specs):
@@ -120,7 +120,7 @@ def test_a_mix_cut_off_by_a_killed_server_resumes_after_restart(tmp_path):
             time.sleep(0.2)
         assert state["status"] == "done" and state["attempts"] == 2, state
         mix = httpx.get(f"{url}{state['files']['mix']}")
-        audio, rate = sf.read(io.BytesIO(mix.content))
+        audio, _ = sf.read(io.BytesIO(mix.content))
         assert audio.shape == (30 * 44100, 2) and np.abs(audio).max() > 0.1
         leftovers = [p.name for p in (tmp_path / "jobs" / job["id"] / "out").iterdir() if p.name.startswith(".")]
         assert leftovers == []  # the cut-off attempt left no temporary files behind
