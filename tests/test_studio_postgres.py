@@ -1,0 +1,71 @@
+"""The studio on PostgreSQL (``mixdown serve --database postgresql+psycopg://...``): a throwaway cluster is
+started for the module when PostgreSQL's server programs are installed (Debian's postgresql package)."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psycopg")
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from mixdown.app.server import create_app  # noqa: E402
+from mixdown.app.settings import StudioSettings  # noqa: E402
+from tests.test_studio_api import _project, _upload, _wait, _wav  # noqa: E402
+
+_BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
+pytestmark = pytest.mark.skipif(_BIN is None, reason="no PostgreSQL server programs (apt install postgresql)")
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    folder = Path(tempfile.mkdtemp(prefix="mixdown-pg-"))  # not under pytest's folder, which only root may enter
+    os.chmod(folder, 0o777)
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    data = folder / "data"
+    subprocess.run([*as_owner, f"{_BIN}/initdb", "-D", str(data), "-U", "mixdown", "--auth=trust", "-E", "UTF8"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([*as_owner, f"{_BIN}/postgres", "-D", str(data), "-p", str(port), "-k", str(folder),
+                               "-h", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while subprocess.run([f"{_BIN}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
+                             stdout=subprocess.DEVNULL).returncode != 0:
+            assert time.monotonic() < end, "PostgreSQL did not start"
+            time.sleep(0.2)
+        yield f"postgresql+psycopg://mixdown@127.0.0.1:{port}/postgres"
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_projects_jobs_and_tests_on_postgresql(postgres_url, tmp_path):
+    settings = StudioSettings(tmp_path / "data", database_url=postgres_url, admin_token="t")
+    with TestClient(create_app(settings)) as studio:
+        project_id = _project(studio, genre="rock")
+        for name, f in (("bass.wav", 80), ("keys.wav", 440)):
+            assert _upload(studio, project_id, name, _wav(f, 4.0)).status_code == 201
+        mix = _wait(studio, studio.post(f"/api/projects/{project_id}/mix", json={"method": "rules"}).json()["id"])
+        assert mix["status"] == "done", mix["error"]
+        assert mix["result"]["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)
+        test = studio.post("/api/tests", headers={"Authorization": "Bearer t"}, json={
+            "name": "pg", "seconds": 2.0, "trials": [{"project_id": project_id, "mixes": [mix["id"]]}]}).json()
+        plan = studio.post(f"/api/listen/{test['id']}/join?key={test['link'].split('key=')[1]}").json()
+        ratings = [{"stimulus": s["id"], "criterion": "clarity", "value": 70.0} for s in plan["trials"][0]["stimuli"]]
+        assert studio.post(f"/api/listen/p/{plan['participant']}/ratings", json={"ratings": ratings}).status_code == 200
+        results = studio.get(f"/api/tests/{test['id']}/results", headers={"Authorization": "Bearer t"}).json()
+        assert results["ratings"] == 3 and all(r["mean"] == 70.0 for r in results["summary"])
+    with TestClient(create_app(settings)) as studio:  # a restart finds everything in the database
+        state = studio.get(f"/api/projects/{project_id}").json()
+        assert [s["name"] for s in state["stems"]] == ["bass", "keys"] and state["jobs"][0]["status"] == "done"
