@@ -60,6 +60,17 @@ def _files_under(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+def test_pages_and_options(studio):
+    assert "mixdown studio" in studio.get("/").text
+    assert "listening tests" in studio.get("/admin").text
+    assert "Listening" in studio.get(f"/listen/{'0' * 32}").text  # the page; joining checks the test and key
+    assert studio.get("/static/studio.js").headers["content-type"].startswith("text/javascript")
+    assert studio.get("/api/health").json() == {"ok": True}
+    options = studio.get("/api/options").json()
+    assert options["methods"] == ["rules", "dmc", "optimize", "dugan"] and "lead_vocal" in options["roles"]
+    assert "/api/projects/{project_id}/files" in studio.get("/api/openapi.json").json()["paths"]
+
+
 def test_projects_are_created_listed_changed_and_deleted(studio):
     project_id = _project(studio, genre="rock", target="apple")
     assert [p["id"] for p in studio.get("/api/projects").json()] == [project_id]
@@ -69,7 +80,16 @@ def test_projects_are_created_listed_changed_and_deleted(studio):
     assert bad.status_code == 400 and "genre: expected one of" in bad.json()["error"]
     assert "fix:" in studio.patch(f"/api/projects/{project_id}", json={"target": "loud"}).json()["error"]
     assert studio.post("/api/projects", json={"name": ""}).status_code == 422
+    from mixdown.app.store import Job
+
+    with studio.app.state.factory.begin() as db:  # a job the worker is (said to be) running
+        db.add(Job(project_id=project_id, kind="nothing", status="running"))
+    busy = studio.delete(f"/api/projects/{project_id}")
+    assert busy.status_code == 400 and "a job is still running" in busy.json()["error"]
+    with studio.app.state.factory.begin() as db:
+        db.query(Job).delete()
     assert studio.delete(f"/api/projects/{project_id}").status_code == 204
+    assert not (studio.settings.data_dir / "uploads" / project_id).exists()
     missing = studio.get(f"/api/projects/{project_id}")
     assert missing.status_code == 404 and "not found" in missing.json()["error"]
 
@@ -109,6 +129,18 @@ def test_bad_uploads_get_clear_errors_and_leave_nothing(studio, name, body, stat
     assert str(studio.settings.data_dir) not in answer.json()["error"]  # no server paths in messages
     assert _files_under(studio.settings.data_dir / "uploads") == []
     assert studio.get(f"/api/projects/{project_id}").json()["stems"] == []
+
+
+def test_an_oversized_upload_without_a_length_stops_at_the_limit(studio):
+    project_id = _project(studio)
+
+    def chunks():  # chunked transfer: no Content-Length to refuse early, so the stream is cut at 1 MB
+        for _ in range(40):
+            yield b"\0" * 65536
+
+    answer = studio.post(f"/api/projects/{project_id}/files", content=chunks(), headers={"X-Filename": "big.wav"})
+    assert answer.status_code == 413 and "big.wav: expected at most 1 MB" in answer.json()["error"]
+    assert _files_under(studio.settings.data_dir / "uploads") == []
 
 
 def test_upload_limits_and_references(studio):

@@ -50,8 +50,8 @@ from mixdown.methods.intent import GENRES, PANS, PRIORITIES, REVERBS
 
 __all__ = ["METHODS", "create_app", "serve"]
 
-METHODS = ("rules", "dmc", "optimize")
-"""The automatic mixers the studio offers (the speech method needs no studio)."""
+METHODS = ("rules", "dmc", "optimize", "dugan")
+"""The automatic mixers the studio offers: those of :data:`mixdown.api.METHODS` (dugan is for speech)."""
 _STATIC = resources.files("mixdown") / "app" / "static"
 _JOB_FILES = {"mix", "raw", "report", "recipe"}
 
