@@ -104,6 +104,10 @@ def test_upload_mix_play_edit_and_download(studio_url, page, tmp_path):
     page.wait_for_function("document.querySelector('#render-state').textContent.startsWith('re-rendered')",
                            timeout=180000)
     _screenshot(page, "studio.png")
+    levels = page.evaluate("({raw: state.players.raw.level, now: state.latest.result.integrated_lufs, "
+                           "first: state.mixJob.result.integrated_lufs})")
+    assert levels["now"] < levels["first"] - 0.5  # the bass came down: the edited mix is quieter ...
+    assert levels["raw"] == pytest.approx(10 ** ((levels["now"] - levels["first"]) / 20))  # ... and so is its A/B
     with page.expect_download() as download:
         page.click("#dl-mix")
     path = tmp_path / "downloaded.wav"

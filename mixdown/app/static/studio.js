@@ -202,19 +202,22 @@ function route(p) {  // through Web Audio, so a quieter reference can be raised 
 }
 
 function setSources(job) {
+  // Every side plays at the loudness of the mix heard now (an edit re-renders it at its own loudness): the raw
+  // sum was written at the first mix's loudness, the reference plays from its measured loudness.
   const mixPlayer = player("mix");
   const at = mixPlayer.element.currentTime || 0;
+  const lufs = job.result.integrated_lufs;
   mixPlayer.element.src = `/api/jobs/${job.id}/files/mix`;
   mixPlayer.element.currentTime = at;
   mixPlayer.level = 1;
   player("raw").element.src = `/api/jobs/${state.mixJob.id}/files/raw`;
-  player("raw").level = 1;  // the raw sum was written at the mix's loudness
+  player("raw").level = 10 ** ((lufs - state.mixJob.result.integrated_lufs) / 20);
   const reference = state.project.reference;
   if (reference) {
     player("reference").element.src = reference.audio;
-    const lufs = state.mixJob.result.integrated_lufs;
     player("reference").level = reference.loudness_lufs == null ? 1 : 10 ** ((lufs - reference.loudness_lufs) / 20);
   }
+  applyLevels();
   drawWaveform(mixPlayer.element.src);
 }
 
@@ -395,6 +398,8 @@ function playPreview(job) {
 function useRender(job) {
   state.latest = job;
   $("render-state").textContent = `re-rendered: ${job.result.integrated_lufs.toFixed(1)} LUFS`;
+  $("loudness").textContent = `${state.mixJob.params.method}, edited: ${job.result.integrated_lufs.toFixed(1)} LUFS `
+    + `integrated, ${job.result.sample_peak_db.toFixed(1)} dBFS sample peak (the master chain as mixed)`;
   const previewPlayer = state.players.preview;
   const at = previewPlayer && state.source === "preview" ? previewPlayer.offset + previewPlayer.element.currentTime : null;
   const wasPlaying = previewPlayer && !previewPlayer.element.paused;
