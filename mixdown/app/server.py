@@ -92,11 +92,21 @@ def create_app(settings: StudioSettings) -> FastAPI:
     """The studio as an ASGI app over ``settings`` (its data folder and database)."""
     factory = open_database(settings.database_url)
 
-    def project_of(job: Job) -> Project:
+    def load_project(db, project_id: str) -> Project:
+        project = db.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"project {project_id}: not found; fix: open the studio's front page and pick a project")
+        return project
+
+    def project_with_files(project_id: str) -> Project:
+        """The project, its files loaded while the session is open (for the worker and uploads)."""
         with factory() as db:
-            project = db.get(Project, job.project_id)
-            _ = project.files  # loaded while the session is open
+            project = load_project(db, project_id)
+            _ = project.files
             return project
+
+    def project_of(job: Job) -> Project:
+        return project_with_files(job.project_id)
 
     def analyse(job: Job, progress) -> dict:
         result = tasks.run_analysis(settings, project_of(job), job, progress)
@@ -155,12 +165,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
                 tasks.PREVIEW_SECONDS, "max_upload_mb": settings.max_upload_mb}
 
     # --- projects ----------------------------------------------------------------------------------------------
-    def load_project(db, project_id: str) -> Project:
-        project = db.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"project {project_id}: not found; fix: open the studio's front page and pick a project")
-        return project
-
     @app.post("/api/projects", status_code=201)
     def create_project(body: ProjectIn):
         _check_settings(body.genre, body.target)
@@ -218,7 +222,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise UploadError(f"{filename}: expected at most {settings.max_upload_mb:.0f} MB, found "
                               f"{declared / 2**20:.0f} MB; fix: upload FLAC instead of WAV, or start the studio "
                               "with a higher --max-upload-mb", 413)
-        project = await asyncio.to_thread(_get_project_files, factory, project_id, load_project)
+        project = await asyncio.to_thread(project_with_files, project_id)
         stems = [f for f in project.files if f.kind == "stem"]
         if kind == "stem" and len(stems) >= settings.max_files:
             raise UploadError(f"{filename}: expected at most {settings.max_files} stems in a project, found that "
@@ -396,13 +400,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return app
-
-
-def _get_project_files(factory, project_id: str, load_project) -> Project:
-    with factory() as db:
-        project = load_project(db, project_id)
-        _ = project.files
-        return project
 
 
 def _describe(path: Path, kind: str) -> tuple[int, int, float, float | None]:

@@ -8,6 +8,7 @@ the job made. Paths in a job's result are relative to its folder.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,12 +119,17 @@ def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Prog
                             0.9 * done / max(total, 1), stage))
     progress(0.92, "raw sum at the mix's loudness")
     raw = raw_sum(links, out / "raw.wav", result.integrated_lufs)
-    relative = lambda p: str(Path(p).relative_to(folder))
+    relative = partial(_relative, folder)
     return {"method": method, "mix": relative(result.mix_path), "recipe": relative(result.recipe_path),
             "report": relative(result.report_path), "raw": relative(raw),
             "stems": [relative(p) for p in result.stems], "seconds": result.seconds,
             "sample_rate": result.sample_rate, "integrated_lufs": result.integrated_lufs,
             "true_peak_db": result.true_peak_db, "warnings": [str(w) for w in result.warnings]}
+
+
+def _relative(folder: Path, path: str | Path) -> str:
+    """A path in a job's result: relative to the job's folder (the data folder can move)."""
+    return str(Path(path).relative_to(folder))
 
 
 def raw_sum(stems: Path, output: Path, loudness_lufs: float) -> Path:
@@ -166,7 +172,7 @@ def run_render(settings: StudioSettings, project: Project, job: Job, progress: P
     rendered = render_recipe(recipe_path, out / ("preview.wav" if preview else "mix.wav"),
                              start_s=start, seconds=PREVIEW_SECONDS if preview else None,
                              progress=lambda done, total, stage: progress(done / max(total, 1), stage))
-    relative = lambda p: str(Path(p).relative_to(folder))
+    relative = partial(_relative, folder)
     return {"mix_job": params["mix_job"], "preview": preview, "start_s": start, "mix": relative(rendered.path),
             "recipe": relative(recipe_path), "seconds": rendered.seconds, "integrated_lufs": rendered.loudness_lufs,
             "sample_peak_db": rendered.sample_peak_db}
