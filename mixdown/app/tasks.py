@@ -8,8 +8,8 @@ the job made. Paths in a job's result are relative to its folder.
 from __future__ import annotations
 
 import shutil
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
