@@ -6,6 +6,11 @@ const testId = location.pathname.split("/").pop();
 const key = new URLSearchParams(location.search).get("key") || "";
 let plan = null, index = 0, players = [], playing = null;
 
+// play() rejects with AbortError when a later pause() interrupts it, which switching sources does on purpose.
+function startPlaying(audio) {
+  return audio.play().catch((e) => { if (e.name !== "AbortError") throw e; });
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, options);
   const body = await response.json().catch(() => ({ error: `${path}: the server answered ${response.status}` }));
@@ -38,7 +43,7 @@ function play(audio) {
   const at = playing ? playing.currentTime : 0;
   stop();
   audio.currentTime = Math.min(at, audio.duration || at);
-  audio.play();
+  startPlaying(audio);
   playing = audio;
 }
 

@@ -7,6 +7,11 @@ const state = { options: null, project: null, events: null, mixJob: null, latest
                 recipe: null, players: {}, source: "mix", renderTimer: null, pendingFull: null };
 
 // --- talking to the server -------------------------------------------------------------------------------------
+// play() rejects with AbortError when a later pause() interrupts it, which switching sources does on purpose.
+function startPlaying(audio) {
+  return audio.play().catch((e) => { if (e.name !== "AbortError") throw e; });
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, options);
   if (response.status === 204) return null;
@@ -228,7 +233,7 @@ async function togglePlay() {
   for (const q of Object.values(state.players)) route(q);
   await audioContext.resume();
   applyLevels();
-  if (p.element.paused) { await p.element.play(); $("play").textContent = "Pause"; }
+  if (p.element.paused) { await startPlaying(p.element); $("play").textContent = "Pause"; }
   else { p.element.pause(); $("play").textContent = "Play"; }
 }
 
@@ -246,7 +251,7 @@ function switchTo(name) {
   now.element.currentTime = Math.min(at, now.element.duration || at);
   applyLevels();
   for (const [other, p] of Object.entries(state.players)) if (other !== name) p.element.pause();
-  if (playing) now.element.play();
+  if (playing) startPlaying(now.element);
 }
 
 function clock() {
@@ -392,7 +397,7 @@ function playPreview(job) {
   const wasPlaying = heard() && !heard().element.paused;
   for (const q of Object.values(state.players)) q.element.pause();
   state.source = "preview";
-  if (wasPlaying) { route(p); applyLevels(); p.element.play(); }
+  if (wasPlaying) { route(p); applyLevels(); startPlaying(p.element); }
 }
 
 function useRender(job) {
@@ -408,7 +413,7 @@ function useRender(job) {
   setSources(job);
   links(job);
   if (at !== null) heard().element.currentTime = at;
-  if (wasPlaying) { applyLevels(); heard().element.play(); }
+  if (wasPlaying) { applyLevels(); startPlaying(heard().element); }
 }
 
 // --- start -----------------------------------------------------------------------------------------------------
