@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import json
@@ -41,7 +42,7 @@ import math
 import resource
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -136,9 +137,9 @@ def pedalboard_chain(x: np.ndarray) -> np.ndarray:
                                pb.HighShelfFilter(10000, 1, 0.7), pb.Compressor(-20, 4, 5, 100)])
         y = board(x[i], sr)[0]
         p = 0.3
-        l, r = np.cos(p * np.pi / 2), np.sin(p * np.pi / 2)
-        mix += np.stack([l * y, r * y])
-        bus += 0.1 * np.stack([l * y, r * y])
+        left, right = np.cos(p * np.pi / 2), np.sin(p * np.pi / 2)
+        mix += np.stack([left * y, right * y])
+        bus += 0.1 * np.stack([left * y, right * y])
     mix += pb.Reverb(room_size=0.5, wet_level=1.0, dry_level=0.0)(bus, sr)
     return mix
 
@@ -149,7 +150,7 @@ def dasp_chain(x: np.ndarray, grad: bool) -> torch.Tensor:
 
     sr, n = SAMPLE_RATE, x.shape[0]
     xt = torch.from_numpy(x)
-    T = lambda v: torch.full((n,), float(v), requires_grad=grad)  # noqa: E731  (as in peer_chain.py)
+    T = lambda v: torch.full((n,), float(v), requires_grad=grad)  # as in peer_chain.py
     y = F.gain(xt, sr, T(-3))
     y = F.parametric_eq(y, sr, T(2), T(100), T(0.7), T(-2), T(300), T(1), T(1), T(1000), T(1), T(2), T(3000), T(1),
                         T(-1), T(6000), T(1), T(1), T(10000), T(0.7))
@@ -269,7 +270,7 @@ def _stages() -> list[tuple[str, Callable]]:
 
 
 def _stage_params(n: int, dtype) -> list[dict[str, torch.Tensor]]:
-    full = lambda v, rows=n: torch.full((rows,), float(v), dtype=dtype)  # noqa: E731
+    full = lambda v, rows=n: torch.full((rows,), float(v), dtype=dtype)
     return [
         {"gain_db": full(GAIN_DB)},
         {k: full(v) for k, v in EQ.items()},
@@ -290,7 +291,7 @@ def profile_chain(noise: np.ndarray, repeats: int) -> None:
     totals = [0.0, 0.0, 0.0]
     for (name, fn), p in zip(stages, params):
         with torch.no_grad():
-            fwd = statistics.median(time_runs(lambda: fn(x, p), repeats))
+            fwd = statistics.median(time_runs(functools.partial(fn, x, p), repeats))
             y = fn(x, p)
         leaf_x = x.detach().requires_grad_(True)
         leaf_p = {k: v.detach().requires_grad_(True) for k, v in p.items()}
@@ -307,7 +308,7 @@ def profile_chain(noise: np.ndarray, repeats: int) -> None:
             back_walls.append(t2 - t1)
         row = (fwd, statistics.median(graph_walls), statistics.median(back_walls))
         totals = [a + b for a, b in zip(totals, row)]
-        print(f"{name:<27}{str(tuple(x.shape)):>16}{row[0]:>11.3f}{row[1]:>12.3f}{row[2]:>12.3f}")
+        print(f"{name:<27}{tuple(x.shape)!s:>16}{row[0]:>11.3f}{row[1]:>12.3f}{row[2]:>12.3f}")
         x = y
     print(f"{'sum of stages':<27}{'':>16}{totals[0]:>11.3f}{totals[1]:>12.3f}{totals[2]:>12.3f}")
     print("(the console's own cost is its median wall above minus this sum)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,12 +27,22 @@ from mixdown.mastering.master import master_to_target
 from mixdown.memory import return_large_blocks
 from mixdown.methods.dmc.method import dmc_recipe
 from mixdown.methods.dmc.optimize import optimize_recipe
-from mixdown.methods.intent import Intent, load_intent
 from mixdown.methods.dugan import SpeechActivity, dugan_recipe
+from mixdown.methods.intent import Intent, load_intent
 from mixdown.methods.rules import rules_recipe
 
-__all__ = ["DEMO_RECIPE", "DEMO_STEMS", "MixResult", "RenderResult", "render_recipe", "demo_recipe_path",
-           "demo_stems_path", "analyze_path", "compare_files", "mix_folder"]
+__all__ = [
+    "DEMO_RECIPE",
+    "DEMO_STEMS",
+    "MixResult",
+    "RenderResult",
+    "analyze_path",
+    "compare_files",
+    "demo_recipe_path",
+    "demo_stems_path",
+    "mix_folder",
+    "render_recipe",
+]
 
 DEMO_RECIPE = "assets/demo/saber-finalstep/recipe.json"
 DEMO_STEMS = "assets/demo/saber-finalstep/stems"
@@ -101,7 +111,7 @@ def render_recipe(
     rate = recipe.sample_rate or plan_session(sources).sample_rate  # the rate BlockReader will choose
     if start_s < 0 or (seconds is not None and seconds <= 0):
         raise ParameterError(f"render_recipe: expected start_s >= 0 and seconds > 0, found {start_s} and {seconds}")
-    excerpt = {"start": int(round(start_s * rate)), "frames": None if seconds is None else int(round(seconds * rate))}
+    excerpt = {"start": round(start_s * rate), "frames": None if seconds is None else round(seconds * rate)}
     with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * rate)), **excerpt) as reader:
         console = Console(recipe, reader.sample_rate, reader.channel_counts)
         with AudioWriter(output, reader.sample_rate, 2, format, protect=sources) as writer, torch.no_grad():
@@ -351,12 +361,12 @@ def _loudest_window(analysis: SessionAnalysis, recipe: Recipe, sample_rate: int,
         fader = sum(s.params.get("gain_db", 0.0) for s in strip.chain if s.type == "gain")
         energy = 10.0 ** ((np.nan_to_num(track.loudness.short_term_lufs, neginf=-200.0) + fader) / 10.0)
         total = energy if total is None else total + energy
-    length = int(round(seconds * sample_rate))
-    n = int(round(analysis.duration_s * sample_rate))
+    length = round(seconds * sample_rate)
+    n = round(analysis.duration_s * sample_rate)
     if total is None or total.size == 0 or length >= n:
         return 0, min(length, n)
     # short-term value k covers [k * 0.1 s, k * 0.1 s + 3 s); a window of ``seconds`` holds seconds / 0.1 - 29 of them
-    per_window = max(1, int(round((seconds - 3.0) * 10.0)) + 1)
+    per_window = max(1, round((seconds - 3.0) * 10.0) + 1)
     sums = np.convolve(total, np.ones(per_window), "valid") if total.size >= per_window else total[:1]
     start = min(int(np.argmax(sums)) * sample_rate // 10, n - length)
     return start, length

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -30,20 +29,20 @@ def _fail(error: MixdownError) -> None:
 
 @app.command()
 def mix(
-    stems: Optional[Path] = typer.Argument(None, help="a folder of stems (one audio file per track)"),
+    stems: Path | None = typer.Argument(None, help="a folder of stems (one audio file per track)"),
     output: Path = typer.Option(Path("mix_out"), "--output", "-o", help="output folder: mix.wav and recipe.json"),
     demo: bool = typer.Option(False, "--demo", help="mix the bundled demo song"),
-    intent: Optional[Path] = typer.Option(None, "--intent", help="intent file (YAML/JSON): roles, priorities, pans ..."),
-    target: Optional[str] = typer.Option(None, "--target", help="spotify, apple, youtube, cd, broadcast, none, or LUFS"),
-    genre: Optional[str] = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
+    intent: Path | None = typer.Option(None, "--intent", help="intent file (YAML/JSON): roles, priorities, pans ..."),
+    target: str | None = typer.Option(None, "--target", help="spotify, apple, youtube, cd, broadcast, none, or LUFS"),
+    genre: str | None = typer.Option(None, "--genre", help="genre (sets the reverb and the intent's genre)"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
     seed: int = typer.Option(0, "--seed", help="seed of the reverb's noise: same seed, same file"),
     method: str = typer.Option("rules", "--method", help="rules (music), dmc (the learned mixer; with --reference, in its "
                                 "style), optimize (dmc, then gradient descent toward --reference) or dugan (speech: "
                                 "many mics, gain sharing)"),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="a reference mix: the master moves toward "
+    reference: Path | None = typer.Option(None, "--reference", help="a reference mix: the master moves toward "
                                              "its tonal balance, width and loudness (dmc: the mix takes its style)"),
-    reference_amount: Optional[str] = typer.Option(None, "--reference-amount", help="how far, e.g. "
+    reference_amount: str | None = typer.Option(None, "--reference-amount", help="how far, e.g. "
                                                    "tone=0.7,width=0.5,loudness=1"),
     preview: bool = typer.Option(False, "--preview", help="render only the loudest 30 s (preview.wav), fast"),
     stems_out: bool = typer.Option(False, "--stems", help="also write the processed stems to OUT/stems/ (float WAV)"),
@@ -80,7 +79,7 @@ def mix(
               + f" (edit the recipe, then mixdown render {result.recipe_path})", highlight=False)
 
 
-def _target_value(target: Optional[str]):
+def _target_value(target: str | None):
     """A preset name as given, or a number of LUFS."""
     if target is None:
         return None
@@ -92,11 +91,11 @@ def _target_value(target: Optional[str]):
 
 @app.command()
 def render(
-    recipe: Optional[Path] = typer.Argument(None, help="recipe JSON file (track sources are relative to it)"),
+    recipe: Path | None = typer.Argument(None, help="recipe JSON file (track sources are relative to it)"),
     output: Path = typer.Option(Path("mix.wav"), "--output", "-o", help="mix file to write"),
     demo: bool = typer.Option(False, "--demo", help="render the bundled demo song with its example recipe"),
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
-    amount: Optional[str] = typer.Option(None, "--amount", help="scale kinds of decisions, e.g. "
+    amount: str | None = typer.Option(None, "--amount", help="scale kinds of decisions, e.g. "
                                          "eq=0.5,dynamics=0.3,space=1.2,width=0.8 (1 = as the recipe says)"),
 ) -> None:
     """Render a recipe (a mix as data) to a stereo mix file."""
@@ -139,7 +138,7 @@ def _parse_roles(pairs: list[str]) -> dict[str, str]:
     return roles
 
 
-def _write_json(data: dict, json_path: Optional[Path]) -> bool:
+def _write_json(data: dict, json_path: Path | None) -> bool:
     """Write ``data`` as JSON to ``json_path`` (atomically) or to stdout for ``-``; True when stdout got it (the
     table is then left out, so the output stays valid JSON)."""
     if json_path is None:
@@ -166,8 +165,8 @@ def _db(value: float | None, digits: int = 1) -> str:
 @app.command()
 def analyze(
     path: Path = typer.Argument(..., help="an audio file (a mix) or a folder of stems"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write every measurement as JSON here ('-': stdout)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="folder for figures: spectra, loudness, stereo, masking"),
+    json_path: Path | None = typer.Option(None, "--json", help="write every measurement as JSON here ('-': stdout)"),
+    plot: Path | None = typer.Option(None, "--plot", help="folder for figures: spectra, loudness, stereo, masking"),
     plot_format: str = typer.Option("png", "--plot-format", help="png or svg"),
     role: list[str] = typer.Option([], "--role", help="override a detected role: TRACK=ROLE (repeatable)"),
 ) -> None:
@@ -215,8 +214,8 @@ def _analysis_table(analysis) -> Table:
 def compare(
     mix: Path = typer.Argument(..., help="your mix (audio file)"),
     reference: Path = typer.Argument(..., help="a reference mix of the same music (any rate; resampled)"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write every metric as JSON here ('-': stdout)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="folder for the comparison figure"),
+    json_path: Path | None = typer.Option(None, "--json", help="write every metric as JSON here ('-': stdout)"),
+    plot: Path | None = typer.Option(None, "--plot", help="folder for the comparison figure"),
     plot_format: str = typer.Option("png", "--plot-format", help="png or svg"),
     no_align: bool = typer.Option(False, "--no-align", help="compare from the first samples (no lag search)"),
 ) -> None:
@@ -289,11 +288,11 @@ def serve(
     data: Path = typer.Option(Path("~/.mixdown/studio"), "--data", help="folder for uploads, mixes and the database"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (127.0.0.1: this computer only)"),
     port: int = typer.Option(8000, "--port"),
-    database: Optional[str] = typer.Option(None, "--database",
+    database: str | None = typer.Option(None, "--database",
                                            help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: "
                                                 "SQLite in --data)"),
     max_upload_mb: float = typer.Option(512.0, "--max-upload-mb", help="largest file accepted"),
-    token: Optional[str] = typer.Option(None, "--token", envvar="MIXDOWN_ADMIN_TOKEN",
+    token: str | None = typer.Option(None, "--token", envvar="MIXDOWN_ADMIN_TOKEN",
                                         help="admin secret for listening tests (default: made once, kept in --data)"),
 ) -> None:
     """Run the studio: a local web app to upload stems, mix, adjust, compare, download and run listening tests."""
@@ -352,7 +351,7 @@ def data_info(
     root: Path = typer.Argument(..., help="the dataset's local folder"),
     seed: int = typer.Option(0, "--seed", help="seed of the train/validation/test split"),
     check: bool = typer.Option(False, "--check", help="read every track: silent, clipping, role vs instrument"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="with --check: the totals as JSON ('-': stdout)"),
+    json_path: Path | None = typer.Option(None, "--json", help="with --check: the totals as JSON ('-': stdout)"),
 ) -> None:
     """Load a local dataset copy and summarise it: songs, tracks per role, a reproducible split by song/artist."""
     from mixdown.data.loaders import load_dataset
@@ -369,13 +368,13 @@ def data_info(
               f"{sum(s.mix is not None for s in songs)} with a mix", highlight=False)
     out.print("tracks per role: " + ", ".join(f"{role} {count}" for role, count in sorted(roles.items())),
               highlight=False)
-    out.print("split (seed {}): ".format(seed) + ", ".join(f"{name} {len(part)}" for name, part in split.items()),
+    out.print(f"split (seed {seed}): " + ", ".join(f"{name} {len(part)}" for name, part in split.items()),
               highlight=False)
     if check:
         _check_dataset(songs, json_path)
 
 
-def _check_dataset(songs, json_path: Optional[Path]) -> None:
+def _check_dataset(songs, json_path: Path | None) -> None:
     """``data info --check``: read every track and print (or write) what :func:`check_songs` found."""
     from mixdown.data.check import SILENT_PEAK_DBFS, check_songs
 
@@ -453,15 +452,15 @@ def train_plot_command(
 @train_app.command("evaluate")
 def train_evaluate_command(
     data: str = typer.Argument(..., help="held-out songs as NAME:ROOT, e.g. synth:corpus_test/"),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="DMC weights (default: the shipped ones)"),
-    exclude: Optional[str] = typer.Option(None, "--exclude", help="NAME:ROOT of the training songs: songs sharing "
+    weights: Path | None = typer.Option(None, "--weights", help="DMC weights (default: the shipped ones)"),
+    exclude: str | None = typer.Option(None, "--exclude", help="NAME:ROOT of the training songs: songs sharing "
                                           "a split group (a score) with them are left out"),
     songs: int = typer.Option(50, "--songs", help="songs for parameter recovery"),
     style_songs: int = typer.Option(10, "--style-songs", help="of those, songs for the style-transfer table (each "
                                     "is mixed by every method; optimize costs about a minute a song)"),
     methods: str = typer.Option("none,rules,dmc,optimize", "--methods", help="style-transfer methods"),
     optimize_songs: int = typer.Option(10, "--optimize-songs", help="songs for recovery by dmc + optimize"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write every figure as JSON"),
+    json_out: Path | None = typer.Option(None, "--json", help="also write every figure as JSON"),
 ) -> None:
     """Parameter recovery and style transfer of a DMC on held-out songs (the figures of docs/dmc.md)."""
     try:

@@ -5,13 +5,13 @@ print them as they are. Library code raises; only ``cli.py`` turns errors into e
 """
 
 __all__ = [
-    "MixdownError",
     "AudioInputError",
-    "ParameterError",
-    "RecipeError",
+    "DatasetError",
+    "MixdownError",
     "ModelLoadingError",
     "OutputError",
-    "DatasetError",
+    "ParameterError",
+    "RecipeError",
 ]
 
 

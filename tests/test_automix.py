@@ -33,7 +33,7 @@ def demo_mix(tmp_path_factory):
 
 
 def test_demo_mix_meets_the_streaming_target(demo_mix):
-    result, out = demo_mix
+    result, _ = demo_mix
     audio, rate = sf.read(result.mix_path, always_2d=True)
     assert rate == 44100 and sf.info(result.mix_path).subtype == "PCM_24"
     measured = measure_loudness(audio.T.astype(np.float32), rate)
@@ -43,7 +43,7 @@ def test_demo_mix_meets_the_streaming_target(demo_mix):
 
 
 def test_recipe_renders_back_to_the_same_mix(demo_mix, tmp_path):
-    result, out = demo_mix
+    result, _ = demo_mix
     again = api.render_recipe(result.recipe_path, tmp_path / "again.wav")
     a, _ = sf.read(result.mix_path)
     b, _ = sf.read(again.path)

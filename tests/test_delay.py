@@ -19,7 +19,7 @@ def _reference(x, delay_samples, feedback, damping, mix):
     batch, channels, n = x.shape
     y = np.empty_like(x)
     for b in range(batch):
-        whole = int(math.floor(delay_samples[b]))
+        whole = math.floor(delay_samples[b])
         frac = delay_samples[b] - whole
         for ch in range(channels):
             w = np.zeros(n)

@@ -1,5 +1,8 @@
-"""Generated docs stay in sync with the registries; the README's commands stay what CI runs."""
+"""Generated docs stay in sync with the registries; the README's commands stay what CI runs; the code passes the
+project's lint rules (``[tool.ruff]`` in pyproject.toml)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,12 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert command in readme
     assert command in (ROOT / ".ci" / "run").read_text()
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+
+
+def test_code_passes_the_project_lint_rules():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True,
+                            text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_readme_python_example_runs(monkeypatch):

@@ -11,8 +11,16 @@ from mixdown.analysis.loudness import measure_loudness
 from mixdown.dsp.dynamics import compressor
 from mixdown.dsp.filters import parametric_eq
 from mixdown.errors import AudioInputError, ParameterError
-from mixdown.evaluate import (AF_WEIGHTS, GROUPS, align, audio_feature_distances, audio_feature_loss,
-                              audio_features, compare, mrstft_distance)
+from mixdown.evaluate import (
+    AF_WEIGHTS,
+    GROUPS,
+    align,
+    audio_feature_distances,
+    audio_feature_loss,
+    audio_features,
+    compare,
+    mrstft_distance,
+)
 
 FS = 44100
 PANS = (0.0, -0.5, 0.4, 0.1, -0.3)  # bass, pad, lead, drums, hi-hat

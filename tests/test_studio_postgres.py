@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("psycopg")
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from mixdown.app.server import create_app  # noqa: E402
-from mixdown.app.settings import StudioSettings  # noqa: E402
-from tests.test_studio_api import _project, _upload, _wait, _wav  # noqa: E402
+from mixdown.app.server import create_app
+from mixdown.app.settings import StudioSettings
+from tests.test_studio_api import _project, _upload, _wait, _wav
 
 _BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
 pytestmark = pytest.mark.skipif(_BIN is None, reason="no PostgreSQL server programs (apt install postgresql)")

@@ -251,13 +251,13 @@ def _stereo_sums_kernel(x, channels, out):  # pragma: no cover - compiled
         left, right = b * channels, b * channels + channels - 1  # a mono row is both channels
         e_l = e_r = e_lr = s_l = s_r = 0.0
         for n in range(k * _SEGMENT, min((k + 1) * _SEGMENT, n_samples)):
-            l = np.float64(x[left, n])
-            r = np.float64(x[right, n])
-            e_l += l * l
-            e_r += r * r
-            e_lr += l * r
-            s_l += l
-            s_r += r
+            xl = np.float64(x[left, n])
+            xr = np.float64(x[right, n])
+            e_l += xl * xl
+            e_r += xr * xr
+            e_lr += xl * xr
+            s_l += xl
+            s_r += xr
         out[b, k, 0], out[b, k, 1], out[b, k, 2], out[b, k, 3], out[b, k, 4] = e_l, e_r, e_lr, s_l, s_r
 
 

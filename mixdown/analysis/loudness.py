@@ -18,12 +18,12 @@ import math
 import numpy as np
 import torch
 
+from mixdown.analysis.spectral import as_batch
 from mixdown.dsp.kernels.biquad import sosfilt_block_energy
 from mixdown.dsp.limiter import true_peak_db
-from mixdown.analysis.spectral import as_batch
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["LoudnessReport", "measure_loudness", "k_weighting_sos", "block_energies"]
+__all__ = ["LoudnessReport", "block_energies", "k_weighting_sos", "measure_loudness"]
 
 # BS.1770-4 filter prototypes as analogue parameters (the design libebur128 and pyloudnorm's "DeMan" filter use),
 # so the bilinear transform gives the standard's 48 kHz coefficients and their equivalent at any other rate.

@@ -37,7 +37,7 @@ import torch
 from mixdown.analysis.spectral import as_batch, mono, power, stft_chunks
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["FLOOR_DB", "MaskingReport", "bark", "masking_matrix", "masking_excitation", "masking_from_excitation"]
+__all__ = ["FLOOR_DB", "MaskingReport", "bark", "masking_excitation", "masking_from_excitation", "masking_matrix"]
 
 FLOOR_DB = 60.0
 """Audibility floor: dB below the loudest band-frame of the session."""

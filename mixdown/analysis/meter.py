@@ -33,7 +33,7 @@ from mixdown.analysis.spectral import (
 from mixdown.dsp.limiter import true_peak_db
 from mixdown.errors import AudioInputError
 
-__all__ = ["StreamMeter", "StreamMeasures"]
+__all__ = ["StreamMeasures", "StreamMeter"]
 
 _MASKING_HOP_S = 0.1  # as analyze_session's masking
 

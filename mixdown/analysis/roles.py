@@ -26,19 +26,19 @@ import torch
 from mixdown.errors import AudioInputError, ParameterError
 
 __all__ = [
-    "RoleInfo",
-    "RoleGuess",
+    "AUDIO_MAX_CONFIDENCE",
+    "FAMILIES",
     "ROLES",
     "ROLE_NAMES",
-    "FAMILIES",
     "WEAK_CONFIDENCE",
-    "AUDIO_MAX_CONFIDENCE",
-    "family_of",
-    "taxonomy_table",
-    "role_from_name",
-    "role_from_audio",
-    "detect_roles",
+    "RoleGuess",
+    "RoleInfo",
     "check_overrides",
+    "detect_roles",
+    "family_of",
+    "role_from_audio",
+    "role_from_name",
+    "taxonomy_table",
 ]
 
 

@@ -11,6 +11,7 @@ This module also holds the input checks shared by :mod:`mixdown.analysis.stereo`
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -144,7 +145,7 @@ def frame_descriptors(x, sample_rate: float, n_fft: int = 4096, hop_length: int 
     freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64)
     edges = _contrast_band_edges(freqs)
     # librosa's quantile count per band (Python's round, as librosa)
-    counts = [max(1, round(_CONTRAST_QUANTILE * (hi - lo))) for lo, hi in zip(edges, edges[1:])]
+    counts = [max(1, round(_CONTRAST_QUANTILE * (hi - lo))) for lo, hi in itertools.pairwise(edges)]
     parts = [spectral_descriptors(spectrum, freqs, edges, counts, ROLLOFF_FRACTION, _FLATNESS_FLOOR**0.5)
              for _, spectrum in stft_chunks(mono(x_t), n_fft, hop_length, True, KERNEL_CHUNK_ELEMENTS)]
     values = torch.cat(parts, -1).numpy()  # (5, batch, frames)
@@ -159,7 +160,7 @@ def _contrast_band_edges(freqs: torch.Tensor) -> list[int]:
     nyquist = float(freqs[-1])
     starts = [int(torch.searchsorted(freqs, edge)) for edge in CONTRAST_EDGES_HZ if edge < nyquist]
     edges = starts + [freqs.numel()]
-    return [edges[0]] + [hi for lo, hi in zip(edges, edges[1:]) if hi > lo]
+    return [edges[0]] + [hi for lo, hi in itertools.pairwise(edges) if hi > lo]
 
 
 def _band_edges(bands_per_octave: int, fmin: float, fmax: float,

@@ -16,23 +16,22 @@ import soundfile as sf
 import soxr
 
 from mixdown.audio.kernels import SampleScan, scan_frames
-
-from mixdown.export.files import create_temp
 from mixdown.errors import AudioInputError, OutputError
+from mixdown.export.files import create_temp
 
 __all__ = [
+    "AUDIO_EXTENSIONS",
+    "LOSSY_EXTENSIONS",
+    "UNSUPPORTED_EXTENSIONS",
+    "WRITE_FORMATS",
+    "AudioInfo",
+    "AudioWriter",
+    "WriteReport",
+    "audio_info",
     "read_audio",
     "read_audio_info",
     "read_audio_scanned",
-    "audio_info",
     "write_audio",
-    "AudioWriter",
-    "WriteReport",
-    "AudioInfo",
-    "AUDIO_EXTENSIONS",
-    "UNSUPPORTED_EXTENSIONS",
-    "LOSSY_EXTENSIONS",
-    "WRITE_FORMATS",
 ]
 
 # Extensions a folder scan picks up; libsndfile decodes all of them (MP3 needs libsndfile >= 1.1).
@@ -276,7 +275,7 @@ class AudioWriter:
         self.peak = 0.0
         self.report: WriteReport | None = None
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> AudioWriter:
         self.tmp = create_temp(self.path)
         try:
             self.handle = open(self.tmp, "r+b")

@@ -105,7 +105,7 @@ class BlockReader:
         for t in self.tracks:
             t.close()
 
-    def __enter__(self) -> "BlockReader":
+    def __enter__(self) -> BlockReader:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -32,10 +32,10 @@ from typing import Any
 
 from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
 from mixdown.dsp.registry import PROCESSORS
-from mixdown.export.files import write_text_atomic
 from mixdown.errors import ParameterError, RecipeError
+from mixdown.export.files import write_text_atomic
 
-__all__ = ["Step", "Send", "Strip", "GainSharing", "Recipe", "SCHEMA_NAME", "SCHEMA_VERSION", "MASTER"]
+__all__ = ["MASTER", "SCHEMA_NAME", "SCHEMA_VERSION", "GainSharing", "Recipe", "Send", "Step", "Strip"]
 
 SCHEMA_NAME = "mixdown.recipe"
 SCHEMA_VERSION = 1
@@ -165,7 +165,7 @@ class Recipe:
         return write_text_atomic(path, self.to_json())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Recipe":
+    def load(cls, path: str | os.PathLike) -> Recipe:
         """Read and validate a recipe file; errors name the file and the field."""
         path = Path(path)
         try:
@@ -184,7 +184,7 @@ class Recipe:
         return recipe
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Recipe":
+    def from_dict(cls, data: Any) -> Recipe:
         """Build and validate a recipe from parsed JSON."""
         v = _Validator()
         v.object(data, "recipe", required=("tracks",),

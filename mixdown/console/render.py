@@ -18,15 +18,15 @@ the strips, its state carried like any other; muted tracks take no part.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 
 from mixdown.console.recipe import MASTER, Recipe, Step, Strip
-from mixdown.dsp.registry import PROCESSORS, Processor
 from mixdown.dsp.gain import db_to_amplitude
 from mixdown.dsp.gain_sharing import gain_sharing_step
+from mixdown.dsp.registry import PROCESSORS, Processor
 from mixdown.dsp.stereo import pan
 from mixdown.errors import AudioInputError, RecipeError
 

@@ -9,6 +9,20 @@ from mixdown.data.pipeline import RandomMixDataset, SyntheticSource, make_loader
 from mixdown.data.random_mix import render_random_mix, sample_recipe
 from mixdown.data.splits import split_songs
 
-__all__ = ["Excerpt", "LOADERS", "RandomMixDataset", "Song", "SyntheticSource", "TrackFile", "augment",
-           "contrastive_pair", "load_dataset", "make_loader", "random_excerpt", "render_random_mix", "same_fx",
-           "sample_recipe", "split_songs"]
+__all__ = [
+           "LOADERS",
+           "Excerpt",
+           "RandomMixDataset",
+           "Song",
+           "SyntheticSource",
+           "TrackFile",
+           "augment",
+           "contrastive_pair",
+           "load_dataset",
+           "make_loader",
+           "random_excerpt",
+           "render_random_mix",
+           "same_fx",
+           "sample_recipe",
+           "split_songs",
+]

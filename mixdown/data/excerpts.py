@@ -23,10 +23,10 @@ from mixdown.data.loaders.common import DatasetError
 from mixdown.errors import ParameterError
 
 __all__ = [
-    "FRAME_MS",
-    "FLOOR_DBFS",
-    "RANGE_DB",
     "ACTIVE_SHARE",
+    "FLOOR_DBFS",
+    "FRAME_MS",
+    "RANGE_DB",
     "activity",
     "file_activity",
     "file_header",

@@ -16,7 +16,7 @@ import numpy as np
 from mixdown.data.item import Song
 from mixdown.errors import ParameterError
 
-__all__ = ["SPLIT_NAMES", "OFFICIAL_SPLITS", "split_songs", "group_key"]
+__all__ = ["OFFICIAL_SPLITS", "SPLIT_NAMES", "group_key", "split_songs"]
 
 SPLIT_NAMES = ("train", "validation", "test")
 # A dataset's own split name (``Song.metadata["split"]``) -> ours; Slakh's "omitted" tracks are left out.

@@ -29,7 +29,7 @@ from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_signal
 from mixdown.errors import ParameterError
 
-__all__ = ["delay", "delay_step", "DELAY_PARAMS"]
+__all__ = ["DELAY_PARAMS", "delay", "delay_step"]
 
 DELAY_PARAMS = ParamTable(
     "delay",

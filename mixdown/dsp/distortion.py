@@ -12,7 +12,7 @@ from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_below_nyquist, check_signal
 from mixdown.errors import ParameterError
 
-__all__ = ["distortion", "distortion_step", "tone_sos", "DISTORTION_PARAMS", "REFERENCE_AMPLITUDE"]
+__all__ = ["DISTORTION_PARAMS", "REFERENCE_AMPLITUDE", "distortion", "distortion_step", "tone_sos"]
 
 DISTORTION_PARAMS = ParamTable(
     "distortion",

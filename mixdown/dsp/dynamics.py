@@ -19,8 +19,8 @@ is the more exact one: the torch composition detects in float32, off by up to ~1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -35,13 +35,13 @@ from mixdown.dsp.signal import check_signal
 from mixdown.errors import AudioInputError, ParameterError
 
 __all__ = [
+    "COMPRESSOR_PARAMS",
+    "EXPANDER_PARAMS",
+    "FLOOR_DB",
     "compressor",
     "compressor_step",
     "expander",
     "expander_step",
-    "COMPRESSOR_PARAMS",
-    "EXPANDER_PARAMS",
-    "FLOOR_DB",
 ]
 
 FLOOR_DB = -150.0

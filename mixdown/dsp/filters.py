@@ -21,6 +21,10 @@ from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_below_nyquist, check_signal
 
 __all__ = [
+    "EQ_BANDS",
+    "HIGHPASS_PARAMS",
+    "LOWPASS_PARAMS",
+    "PARAMETRIC_EQ_PARAMS",
     "biquad_section",
     "highpass",
     "highpass_step",
@@ -28,10 +32,6 @@ __all__ = [
     "lowpass_step",
     "parametric_eq",
     "parametric_eq_step",
-    "HIGHPASS_PARAMS",
-    "LOWPASS_PARAMS",
-    "PARAMETRIC_EQ_PARAMS",
-    "EQ_BANDS",
     "section_response_db",
 ]
 

@@ -10,7 +10,7 @@ from mixdown.dsp.params import Param, ParamTable
 from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_signal
 
-__all__ = ["gain", "polarity", "GAIN_PARAMS", "POLARITY_PARAMS", "db_to_amplitude"]
+__all__ = ["GAIN_PARAMS", "POLARITY_PARAMS", "db_to_amplitude", "gain", "polarity"]
 
 GAIN_PARAMS = ParamTable(
     "gain",

@@ -33,7 +33,6 @@ References: D. Dugan, "Automatic microphone mixing", J. Audio Eng. Soc. 23(6), 4
 
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 import torch
@@ -43,7 +42,7 @@ from mixdown.dsp.params import Param, ParamTable
 from mixdown.dsp.signal import check_signal
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["GAIN_SHARING_PARAMS", "WEIGHT_RANGE_DB", "gain_sharing", "gain_sharing_step", "check_weights"]
+__all__ = ["GAIN_SHARING_PARAMS", "WEIGHT_RANGE_DB", "check_weights", "gain_sharing", "gain_sharing_step"]
 
 GAIN_SHARING_PARAMS = ParamTable(
     "gain_sharing",
@@ -182,7 +181,7 @@ def gain_sharing_step(
         return x.new_zeros(mics, 0), state
     rate = float(sample_rate)
     power = x.detach().cpu().to(torch.float64).square().mean(1, keepdim=True)  # (mics, 1, n)
-    coefficient = lambda ms: time_to_coefficient(torch.full((mics,), ms, dtype=torch.float64), rate)  # noqa: E731
+    coefficient = lambda ms: time_to_coefficient(torch.full((mics,), ms, dtype=torch.float64), rate)
     # smooth_gain's recursion is the level detector: "down" is the release, "up" the attack
     level, level_state = smooth_gain(power, coefficient(p["release_ms"]), coefficient(p["attack_ms"]),
                                      state["level"])
@@ -190,7 +189,7 @@ def gain_sharing_step(
     shares, target = state["shares"].numpy().copy(), state["target"].numpy().copy()
     out = np.empty((mics, n))
     hold_left = _share_kernel(
-        weighted, 10.0 ** (p["threshold_db"] / 10.0), int(round(p["hold_ms"] * rate / 1000.0)),
+        weighted, 10.0 ** (p["threshold_db"] / 10.0), round(p["hold_ms"] * rate / 1000.0),
         float(coefficient(p["fade_ms"])[0]), 10.0 ** (p["floor_db"] / 10.0), shares, target,
         int(state["hold_left"]), out)
     new_state = {"level": level_state, "shares": torch.from_numpy(shares), "target": torch.from_numpy(target),

@@ -29,7 +29,6 @@ A batch may mix look-aheads: each item's gain path is delayed to the longest one
 
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 import torch
@@ -42,7 +41,7 @@ from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_signal
 from mixdown.errors import ParameterError
 
-__all__ = ["limiter", "limiter_step", "limiter_latency", "true_peak_db", "LIMITER_PARAMS"]
+__all__ = ["LIMITER_PARAMS", "limiter", "limiter_latency", "limiter_step", "true_peak_db"]
 
 LIMITER_PARAMS = ParamTable(
     "limiter",
@@ -274,7 +273,7 @@ def _meter_kernel(x, phases, channels, delay, chunk, block, out):  # pragma: no 
                     b = abs(grid[p, i])
                     if b * 1.5 <= max(best, floor[row]):
                         continue
-                    va, vb, vc = _neighbours(grid, src, first, delay, p, i)
+                    va, _, vc = _neighbours(grid, src, first, delay, p, i)
                     a, c = abs(va), abs(vc)
                     est = b * _sine_fit(a, b, c)[0] if _is_local_max(a, b, c) else b
                     best = max(best, est)

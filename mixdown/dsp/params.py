@@ -8,14 +8,14 @@ choice parameters (a pan law, say) stay plain strings and are not differentiable
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 
 from mixdown.errors import ParameterError
 
-__all__ = ["Param", "Choice", "ParamTable"]
+__all__ = ["Choice", "Param", "ParamTable"]
 
 
 @dataclass(frozen=True)

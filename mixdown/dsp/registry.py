@@ -6,12 +6,12 @@ documented and tested the moment it registers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mixdown.dsp.params import ParamTable
 
-__all__ = ["Processor", "PROCESSORS", "register", "get_processor"]
+__all__ = ["PROCESSORS", "Processor", "get_processor", "register"]
 
 
 @dataclass(frozen=True)

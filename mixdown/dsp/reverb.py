@@ -58,7 +58,7 @@ from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_signal
 from mixdown.errors import ParameterError
 
-__all__ = ["reverb", "reverb_step", "reverb_impulse_response", "REVERB_PARAMS", "CROSSOVERS_HZ"]
+__all__ = ["CROSSOVERS_HZ", "REVERB_PARAMS", "reverb", "reverb_impulse_response", "reverb_step"]
 
 REVERB_PARAMS = ParamTable(
     "reverb",

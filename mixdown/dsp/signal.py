@@ -6,7 +6,7 @@ import torch
 
 from mixdown.errors import AudioInputError, ParameterError
 
-__all__ = ["check_signal", "check_below_nyquist"]
+__all__ = ["check_below_nyquist", "check_signal"]
 
 
 def check_signal(x: torch.Tensor, processor: str, channels: tuple[int, ...] | None = None) -> None:

@@ -10,7 +10,7 @@ from mixdown.dsp.params import Choice, Param, ParamTable
 from mixdown.dsp.registry import Processor, register
 from mixdown.dsp.signal import check_signal
 
-__all__ = ["pan", "widener", "pan_gains", "PAN_PARAMS", "WIDENER_PARAMS", "PAN_LAWS"]
+__all__ = ["PAN_LAWS", "PAN_PARAMS", "WIDENER_PARAMS", "pan", "pan_gains", "widener"]
 
 # Centre attenuation (dB) -> exponent k of the law L = cos(theta)^k, R = sin(theta)^k, theta = (pan + 1) pi / 4.
 # k = 1 is constant power (-3 dB), k = 2 keeps L + R constant in amplitude (-6 dB), k = 1.5 is the -4.5 dB

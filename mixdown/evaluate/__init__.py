@@ -8,8 +8,19 @@ from mixdown.evaluate.fxnorm import GROUPS, MAPE_FLOORS, fxnorm_features, fxnorm
 from mixdown.evaluate.stft_distance import FFT_SIZES, mrstft_distance
 
 __all__ = [
-    "compare", "Comparison", "align", "Alignment", "match_loudness",
-    "audio_features", "audio_feature_distances", "audio_feature_loss", "AF_WEIGHTS",
-    "mrstft_distance", "FFT_SIZES",
-    "fxnorm_features", "fxnorm_mape", "GROUPS", "MAPE_FLOORS",
+    "AF_WEIGHTS",
+    "FFT_SIZES",
+    "GROUPS",
+    "MAPE_FLOORS",
+    "Alignment",
+    "Comparison",
+    "align",
+    "audio_feature_distances",
+    "audio_feature_loss",
+    "audio_features",
+    "compare",
+    "fxnorm_features",
+    "fxnorm_mape",
+    "match_loudness",
+    "mrstft_distance",
 ]

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from mixdown.analysis.loudness import measure_loudness
-from mixdown.evaluate.alignment import (DEFAULT_MAX_LAG_S, Alignment, align_tensors, as_stereo, match_loudness,
-                                        trim)
+from mixdown.evaluate.alignment import DEFAULT_MAX_LAG_S, Alignment, align_tensors, as_stereo, match_loudness, trim
 from mixdown.evaluate.features import AF_WEIGHTS, _distances, audio_features
 from mixdown.evaluate.fxnorm import fxnorm_features, fxnorm_mape
 from mixdown.evaluate.stft_distance import mrstft_distance

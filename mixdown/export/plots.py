@@ -25,10 +25,10 @@ __all__ = [
     "mix_spectrum_figure",
     "plot_analysis",
     "plot_comparison",
+    "plot_training",
     "speakers_figure",
     "stage_figure",
     "track_spectra_figure",
-    "plot_training",
 ]
 
 PLOT_FORMATS = ("png", "svg")

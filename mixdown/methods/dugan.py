@@ -261,7 +261,7 @@ class SpeechActivity:
         self._partial_count = 0
 
     @classmethod
-    def for_recipe(cls, recipe: Recipe, sample_rate: int, **options) -> "SpeechActivity":
+    def for_recipe(cls, recipe: Recipe, sample_rate: int, **options) -> SpeechActivity:
         """Follow a recipe's gain-sharing tracks (all its tracks when it has no ``gain_sharing``) in the stems
         ``Console.render_blocks(..., stems=True)`` yields for it (one row per recipe track)."""
         names = [t.name for t in recipe.tracks]
@@ -318,7 +318,7 @@ class SpeechActivity:
         turns = self._join(turns)
         turns = self._join([t for t in turns if t[2] - t[1] >= self.min_frames])
         total = (levels.shape[0] - 1) * self.frame + (self._partial_count or self.frame)
-        seconds = lambda f: round(min(f * self.frame, total) / self.sample_rate, 3)  # noqa: E731
+        seconds = lambda f: round(min(f * self.frame, total) / self.sample_rate, 3)
         return [{"track": self.names[k], "start_s": seconds(a), "end_s": seconds(b)} for k, a, b in turns]
 
     def _join(self, turns: list[list[int]]) -> list[list[int]]:

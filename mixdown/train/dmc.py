@@ -41,7 +41,7 @@ from mixdown.methods.dmc.model import DmcConfig, DmcModel
 from mixdown.methods.dmc.space import SPACE
 from mixdown.train.losses import LossWeights, mix_loss
 
-__all__ = ["DmcTask", "TrainConfig", "export_checkpoint", "load_dmc", "save_dmc", "prepare_batch", "train_dmc"]
+__all__ = ["DmcTask", "TrainConfig", "export_checkpoint", "load_dmc", "prepare_batch", "save_dmc", "train_dmc"]
 
 try:  # Lightning is the `train` extra: the model and its weights load without it
     import lightning as L
@@ -259,7 +259,7 @@ class TrainConfig:
     strategy: str = "auto"
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
+    def from_file(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a YAML (or JSON) config; ParameterError naming the file and any unknown key."""
         import yaml
 

@@ -23,13 +23,13 @@ from mixdown.errors import ParameterError
 __all__ = [
     "LOADERS",
     "DatasetError",
-    "load_dataset",
-    "load_musdb18",
-    "load_medleydb",
-    "load_enst_drums",
-    "load_moisesdb",
-    "load_slakh2100",
     "load_cambridge",
+    "load_dataset",
+    "load_enst_drums",
+    "load_medleydb",
+    "load_moisesdb",
+    "load_musdb18",
+    "load_slakh2100",
 ]
 
 LOADERS: dict[str, Callable[..., list[Song]]] = {

@@ -25,7 +25,7 @@ from mixdown.data.loaders.common import (
     words,
 )
 
-__all__ = ["load_cambridge", "MIX_WORDS"]
+__all__ = ["MIX_WORDS", "load_cambridge"]
 
 MIX_WORDS = frozenset({"mix", "mixdown"})
 _LAYOUT = "song folders, each holding the song's multitrack audio files (and optionally one *mix* file)"

@@ -18,14 +18,14 @@ from mixdown.errors import DatasetError
 
 __all__ = [
     "DatasetError",
+    "audio_files",
+    "find_audio",
+    "read_json",
+    "read_yaml",
     "require_dir",
     "require_file",
-    "find_audio",
-    "audio_files",
-    "subfolders",
-    "read_yaml",
-    "read_json",
     "split_artist",
+    "subfolders",
     "unique_names",
     "words",
 ]

@@ -20,7 +20,7 @@ from mixdown.analysis.roles import role_from_name
 from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, audio_files, require_dir, subfolders
 
-__all__ = ["load_enst_drums", "ENST_ROLES", "ENST_MIXES"]
+__all__ = ["ENST_MIXES", "ENST_ROLES", "load_enst_drums"]
 
 ENST_ROLES = {"kick": "kick", "snare": "snare", "hi-hat": "hihat", "overhead_l": "overheads_room",
               "overhead_r": "overheads_room", "accompaniment": "other"}  # tom_N -> toms; others: role_from_name

@@ -23,7 +23,7 @@ from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, read_yaml, require_dir, subfolders
 from mixdown.errors import ParameterError
 
-__all__ = ["load_medleydb", "MEDLEYDB_ROLES", "medleydb_role"]
+__all__ = ["MEDLEYDB_ROLES", "load_medleydb", "medleydb_role"]
 
 # MedleyDB's instrument taxonomy -> mixdown role, where the name rules would be wrong or unsure.
 MEDLEYDB_ROLES = {

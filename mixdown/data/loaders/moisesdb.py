@@ -18,7 +18,7 @@ from mixdown.analysis.roles import role_from_name
 from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, read_json, require_dir, subfolders, unique_names
 
-__all__ = ["load_moisesdb", "MOISES_ROLES", "MOISES_STEM_ROLES"]
+__all__ = ["MOISES_ROLES", "MOISES_STEM_ROLES", "load_moisesdb"]
 
 MOISES_ROLES = {
     "lead_male_singer": "lead_vocal", "lead_female_singer": "lead_vocal", "human_choir": "backing_vocal",

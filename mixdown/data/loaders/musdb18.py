@@ -22,7 +22,7 @@ from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, require_dir, split_artist, subfolders
 from mixdown.export.files import atomic_path
 
-__all__ = ["load_musdb18", "MUSDB_STEMS", "MUSDB_ROLES", "SPLITS", "VALIDATION_SONGS"]
+__all__ = ["MUSDB_ROLES", "MUSDB_STEMS", "SPLITS", "VALIDATION_SONGS", "load_musdb18"]
 
 SPLITS = ("train", "test")
 MUSDB_STEMS = ("mixture", "drums", "bass", "other", "vocals")  # also the stream order of a .stem.mp4

@@ -19,7 +19,7 @@ from pathlib import Path
 from mixdown.data.item import Song, TrackFile
 from mixdown.data.loaders.common import DatasetError, find_audio, read_yaml, require_dir, subfolders
 
-__all__ = ["load_slakh2100", "SLAKH_ROLES", "SLAKH_SPLITS"]
+__all__ = ["SLAKH_ROLES", "SLAKH_SPLITS", "load_slakh2100"]
 
 SLAKH_SPLITS = ("train", "validation", "test", "omitted")
 SLAKH_ROLES = {

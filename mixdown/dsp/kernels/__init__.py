@@ -11,7 +11,7 @@ import numba
 # once: callers that render concurrently (a web server) run renders in one worker thread or in processes.
 numba.config.THREADING_LAYER = "workqueue"
 
-__all__ = ["small_work_single_thread", "PARALLEL_MIN_SAMPLES", "use_torch_path", "torch_path_only"]
+__all__ = ["PARALLEL_MIN_SAMPLES", "small_work_single_thread", "torch_path_only", "use_torch_path"]
 
 _FORCE_TORCH = False
 

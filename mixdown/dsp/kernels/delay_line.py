@@ -44,10 +44,9 @@ import numpy as np
 import torch
 
 from mixdown.dsp.kernels import use_torch_path
-
 from mixdown.errors import ParameterError
 
-__all__ = ["delay_line", "torch_delay_line", "history_length"]
+__all__ = ["delay_line", "history_length", "torch_delay_line"]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -114,7 +113,7 @@ def _backward_kernel(
 
 def history_length(delay_samples: torch.Tensor) -> int:
     """Line samples a state keeps: ``ceil(longest delay) + 2`` (the interpolation reads ``floor(T) + 1`` back)."""
-    return int(math.ceil(float(delay_samples.detach().max()))) + 2
+    return math.ceil(float(delay_samples.detach().max())) + 2
 
 
 def _check(x: torch.Tensor, delay_samples: torch.Tensor, feedback: torch.Tensor, damping: torch.Tensor) -> None:

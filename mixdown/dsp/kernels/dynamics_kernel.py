@@ -123,7 +123,7 @@ def dynamics_forward(
         y: output like ``x``; gf: ``(batch * rows,)`` float64, receives the gain after the last sample (dB,
             shift added back).
     """
-    batch, channels, n_samples = x.shape
+    batch, _, n_samples = x.shape
     g = g0.astype(np.float64)  # a copy: the carried gain
     scratch = np.empty((batch * rows, min(_CHUNK, n_samples)))
     for start in range(0, n_samples, _CHUNK):
