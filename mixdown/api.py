@@ -41,6 +41,7 @@ __all__ = [
     "demo_recipe_path",
     "demo_stems_path",
     "mix_folder",
+    "remaster_recipe",
     "render_recipe",
 ]
 
@@ -129,6 +130,50 @@ def render_recipe(
         writer.report.path, rate, writer.report.frames, float(loudness),
         20 * np.log10(max(peak, 1e-12)), writer.report.clipped_samples, len(recipe.tracks),
     )
+
+
+def remaster_recipe(
+    recipe: str | Path | Recipe,
+    target: str | float | None = None,
+    reference: str | Path | None = None,
+    reference_amounts: dict[str, float] | None = None,
+    genre: str | None = None,
+    progress: Progress | None = None,
+) -> Recipe:
+    """The recipe with its master chain decided anew for its (edited) mix, as :func:`mix_folder` decides it.
+
+    An edit changes the premaster's loudness and tone while the master chain's gain and limiter stay as they were
+    (the way a DAW keeps its master plug-ins), so the edited mix misses the loudness target. This renders the
+    whole premaster (the master is solved on the whole song, even for a preview) and masters it again.
+
+    Args:
+        recipe: a recipe file (its sources relative to it) or a loaded :class:`Recipe`; not changed.
+        target: a loudness target name or LUFS (:func:`mixdown.mastering.loudness_target`); None: the one the
+            recipe was mixed for (``notes.target``), else the default intent's.
+        reference, reference_amounts: master toward a reference mix, as :func:`mix_folder` does.
+        genre: decides the bus compression (none for classical, jazz, ambient); None: ``notes.genre``.
+        progress: optional callback ``(frames_done, frames_total, stage)``.
+    Returns:
+        A new :class:`Recipe`: the same mix, the new master chain (each step with its reason).
+    """
+    recipe = recipe if isinstance(recipe, Recipe) else Recipe.load(recipe)
+    edited = Recipe.from_dict({**recipe.to_dict(), "master": {"chain": []}})
+    edited.path = recipe.path
+    sources = _sources(edited)
+    rate = recipe.sample_rate or plan_session(sources).sample_rate
+    chosen = loudness_target(target if target is not None else recipe.notes.get("target", Intent().target))
+    matched = load_reference(reference, rate) if reference is not None else None
+    genre = genre if genre is not None else recipe.notes.get("genre")
+    rendered = render_session(edited, sources, rate, measure=False, protect=sources,
+                              progress=(lambda done, total: progress(done, total, "rendering the premaster"))
+                              if progress else None)
+    if progress:
+        progress(0, 1, "mastering")
+    master = master_to_target(torch.from_numpy(rendered.premaster), rate, chosen, reference=matched,
+                              amounts=check_amounts(reference_amounts), genre=genre)
+    edited.master = master.steps
+    edited.notes["target"] = chosen.name
+    return edited
 
 
 def _sources(recipe: Recipe) -> list[Path]:

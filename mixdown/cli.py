@@ -97,6 +97,11 @@ def render(
     format: str = typer.Option("wav24", "--format", help="wav24, wav16 (TPDF dither), float32 or flac"),
     amount: str | None = typer.Option(None, "--amount", help="scale kinds of decisions, e.g. "
                                          "eq=0.5,dynamics=0.3,space=1.2,width=0.8 (1 = as the recipe says)"),
+    remaster: bool = typer.Option(False, "--remaster", help="decide the master chain anew for the edited mix "
+                                  "(its loudness target); the new recipe is written beside OUTPUT"),
+    target: str | None = typer.Option(None, "--target", help="with --remaster: spotify, apple, youtube, cd, "
+                                      "broadcast, none, or LUFS (default: the recipe's)"),
+    reference: Path | None = typer.Option(None, "--reference", help="with --remaster: master toward this mix"),
 ) -> None:
     """Render a recipe (a mix as data) to a stereo mix file."""
     from mixdown import api
@@ -104,20 +109,28 @@ def render(
     if (recipe is None) == (not demo):
         terminal.print("[bold red]error:[/] give a RECIPE file or --demo (not both)")
         raise typer.Exit(2)
+    if not remaster and (target is not None or reference is not None):
+        terminal.print("[bold red]error:[/] --target and --reference choose how --remaster masters; add --remaster")
+        raise typer.Exit(2)
     source = api.demo_recipe_path() if demo else recipe
     output.parent.mkdir(parents=True, exist_ok=True)
+    recipe_out = output.with_name(f"{output.stem}.recipe.json")
     try:
         amounts = parse_amounts(amount) if amount else None
         with _progress_bar() as bar:
             task = bar.add_task("rendering", total=None)
-            result = api.render_recipe(source, output, format=format, amounts=amounts,
-                                       progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
+            show = lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage)
+            if remaster:
+                source = api.remaster_recipe(source, _target_value(target), reference, progress=show)
+                source.save(recipe_out)
+            result = api.render_recipe(source, output, format=format, amounts=amounts, progress=show)
     except MixdownError as e:
         _fail(e)
     terminal.print(
         f"wrote [bold]{result.path}[/]: {result.tracks} tracks, {result.seconds:.1f} s at {result.sample_rate} Hz, "
         f"{result.loudness_lufs:.1f} LUFS, sample peak {result.sample_peak_db:.1f} dBFS"
-        + (f", [yellow]{result.clipped_samples} clipped samples[/]" if result.clipped_samples else ""),
+        + (f", [yellow]{result.clipped_samples} clipped samples[/]" if result.clipped_samples else "")
+        + (f"; mastered again, its recipe: [bold]{recipe_out}[/]" if remaster else ""),
         highlight=False,
     )
 

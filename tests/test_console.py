@@ -286,3 +286,48 @@ def test_the_pure_torch_path_renders_the_same_mix_and_gradients():
     assert (mix_a - mix_b).abs().max() < 1e-9
     for a, b in zip(grads_a, grads_b):
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_a_recipe_saved_in_another_folder_still_names_its_audio(tmp_path):
+    (tmp_path / "song").mkdir()
+    sf.write(tmp_path / "song" / "a.wav", np.zeros((100, 1)), SR)
+    (tmp_path / "shared.wav").symlink_to(tmp_path / "song" / "a.wav")
+    recipe = Recipe.from_dict({"tracks": [{"name": "a", "source": "a.wav"}, {"name": "b", "source": "../shared.wav"},
+                                          {"name": "c", "source": str(tmp_path / "song" / "a.wav")}]})
+    first = recipe.save(tmp_path / "song" / "recipe.json")  # read from nowhere: sources kept as written
+    assert [t.source for t in Recipe.load(first).tracks] == ["a.wav", "../shared.wav", str(tmp_path / "song" / "a.wav")]
+    (tmp_path / "out" / "deeper").mkdir(parents=True)
+    moved = Recipe.load(first).save(tmp_path / "out" / "deeper" / "edited.json")
+    sources = [t.source for t in Recipe.load(moved).tracks]
+    assert sources == ["../../song/a.wav", "../../shared.wav", str(tmp_path / "song" / "a.wav")]  # links stay links
+    assert all((moved.parent / s).is_file() for s in sources)
+
+
+def test_remastering_an_edited_recipe_brings_it_back_to_its_target(tmp_path):
+    from typer.testing import CliRunner
+
+    from mixdown import api
+    from mixdown.cli import app
+
+    edited = Recipe.load(api.demo_recipe_path())
+    for strip in edited.tracks:  # every fader up 6 dB: the fixed master chain now misses -14 LUFS
+        next(s for s in strip.chain if s.type == "gain").params["gain_db"] += 6.0
+    (tmp_path / "edit").mkdir()
+    edited_path = edited.save(tmp_path / "edit" / "edited.json")
+    plain = api.render_recipe(edited_path, tmp_path / "plain.wav")
+    assert abs(plain.loudness_lufs + 14.0) > 0.3
+    again = api.remaster_recipe(edited_path, target="apple")
+    assert [s.type for s in again.master][-2:] == ["gain", "limiter"] and again.notes["target"] == "apple"
+    assert Recipe.load(edited_path).to_dict() == edited.to_dict()  # the input recipe is untouched
+    result = api.render_recipe(again, tmp_path / "again.wav")
+    assert result.loudness_lufs == pytest.approx(-16.0, abs=0.1)
+    assert result.sample_peak_db <= -0.95
+    out = tmp_path / "cli" / "mix.wav"
+    runner = CliRunner()
+    done = runner.invoke(app, ["render", str(edited_path), "-o", str(out), "--remaster", "--target", "-12"])
+    assert done.exit_code == 0, done.output
+    written = Recipe.load(out.with_name("mix.recipe.json"))  # beside the mix, naming the same stems
+    assert written.notes["target"] == "-12 LUFS"
+    assert api.render_recipe(written, tmp_path / "re.wav").loudness_lufs == pytest.approx(-12.0, abs=0.1)
+    refused = runner.invoke(app, ["render", str(edited_path), "-o", str(out), "--target", "-12"])
+    assert refused.exit_code == 2 and "add --remaster" in refused.output

@@ -225,6 +225,23 @@ def test_mix_render_and_downloads(studio):
     assert again.status_code == 202 and again.json()["params"]["mix_job"] == mix["id"]  # edits of edits
 
 
+def test_an_edited_mix_is_mastered_again_for_the_projects_target(studio):
+    project_id, mix = _mixed(studio)
+    assert studio.patch(f"/api/projects/{project_id}", json={"target": "apple"}).status_code == 200
+    recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
+    for track in recipe["tracks"]:
+        track["mute"] = track["name"] != "lead"  # the master chain as mixed: far quieter than the mix
+    kept = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe}).json()["id"])
+    again = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe, "remaster": True,
+                                                                           "preview": True}).json()["id"])
+    assert kept["status"] == again["status"] == "done", (kept["error"], again["error"])
+    assert kept["result"]["integrated_lufs"] < -17.0 and not kept["result"]["remaster"]
+    assert again["result"]["remaster"] and again["result"]["seconds"] == pytest.approx(4.0, abs=0.01)
+    assert again["result"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.1)  # apple; preview of a 4 s song
+    master = studio.get(f"/api/jobs/{again['id']}/recipe").json()["master"]["chain"]
+    assert "target apple (-16 LUFS)" in next(s for s in master if s["type"] == "gain")["reason"]
+
+
 def test_bad_render_requests(studio):
     project_id, mix = _mixed(studio)
     broken = studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": {"tracks": [{"name": "x", "chain": 3}]}})

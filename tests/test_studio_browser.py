@@ -123,6 +123,16 @@ def test_upload_mix_play_edit_and_download(studio_url, page, tmp_path):
     gain = next(s for s in bass["chain"] if s["type"] == "gain")["params"]["gain_db"]
     assert gain == pytest.approx(before - 6, abs=0.01)  # the download is the edited, re-rendered mix's recipe
 
+    master_gain = page.evaluate("state.recipe.master.chain.find((s) => s.type === 'gain').params.gain_db")
+    page.click("#remaster")  # the edit missed the target: master the edited mix again
+    page.wait_for_function("document.querySelector('#loudness').textContent.includes('mastered again')",
+                           timeout=180000)
+    again = page.evaluate("({now: state.latest.result.integrated_lufs, first: state.mixJob.result.integrated_lufs, "
+                          "gain: state.recipe.master.chain.find((s) => s.type === 'gain').params.gain_db})")
+    assert again["now"] == pytest.approx(-14.0, abs=0.1) and again["gain"] > master_gain  # the project's target
+    bass = page.locator(".strip[data-track='08_bass'] input[aria-label=fader]")
+    assert float(bass.input_value()) == pytest.approx(before - 6)  # the edit stays
+
 
 def test_a_listening_test_from_admin_to_results(studio_url, page, tmp_path):
     import httpx

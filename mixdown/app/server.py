@@ -86,6 +86,7 @@ class RenderIn(BaseModel):
     recipe: dict[str, Any]
     preview: bool = False
     start_s: float = Field(0.0, ge=0.0)
+    remaster: bool = False  # decide the master chain anew, for the project's loudness target
 
 
 def create_app(settings: StudioSettings) -> FastAPI:
@@ -338,7 +339,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise MixdownError(f"job {job_id}: expected a mix to edit, found a {job.kind} job; fix: mix first")
         Recipe.from_dict(body.recipe)  # a malformed recipe fails now, on the request, not later in the worker
         return queue(job.project_id, "render", {"mix_job": mix_job, "recipe": body.recipe, "preview": body.preview,
-                                                "start_s": body.start_s})
+                                                "start_s": body.start_s, "remaster": body.remaster})
 
     @app.get("/api/jobs/{job_id}/recipe")
     def job_recipe(job_id: str):

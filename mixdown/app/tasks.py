@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixdown.api import analyze_path, mix_folder, render_recipe
+from mixdown.api import analyze_path, mix_folder, remaster_recipe, render_recipe
 from mixdown.app.settings import StudioSettings
 from mixdown.app.store import Job, Project, StoredFile
 from mixdown.audio import read_audio, write_audio
@@ -109,7 +109,7 @@ def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Prog
     folder = job_folder(settings, job.id)
     out = _fresh(folder)
     links = stems_folder(settings, project, folder)
-    reference = next((upload_path(settings, f) for f in project.files if f.kind == "reference"), None)
+    reference = _reference(settings, project)
     method = job.params.get("method", "rules")
     if method == "optimize" and reference is None:
         raise ParameterError("method optimize: expected a reference mix, found none; fix: upload a reference or "
@@ -125,6 +125,11 @@ def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Prog
             "stems": [relative(p) for p in result.stems], "seconds": result.seconds,
             "sample_rate": result.sample_rate, "integrated_lufs": result.integrated_lufs,
             "true_peak_db": result.true_peak_db, "warnings": [str(w) for w in result.warnings]}
+
+
+def _reference(settings: StudioSettings, project: Project) -> Path | None:
+    """The project's reference mix, if it has one."""
+    return next((upload_path(settings, f) for f in project.files if f.kind == "reference"), None)
 
 
 def _relative(folder: Path, path: str | Path) -> str:
@@ -148,7 +153,8 @@ def raw_sum(stems: Path, output: Path, loudness_lufs: float) -> Path:
 
 def run_render(settings: StudioSettings, project: Project, job: Job, progress: Progress) -> dict:
     """Render an edited recipe of an earlier mix of the project: the excerpt around ``params["start_s"]`` for a
-    preview, else the whole song."""
+    preview, else the whole song; with ``params["remaster"]`` the master chain is first decided anew for the
+    project's target (on the whole song, preview or not)."""
     params = job.params
     source = job_folder(settings, params["mix_job"])
     if not (source / "stems").is_dir():
@@ -167,12 +173,21 @@ def run_render(settings: StudioSettings, project: Project, job: Job, progress: P
                               "track names of the mix")
         strip.source = source_path(match, out)
     recipe_path = recipe.save(out / "recipe.json")
+    remaster = bool(params.get("remaster"))
+    if remaster:
+        recipe = remaster_recipe(recipe_path, target=project.target, reference=_reference(settings, project),
+                                 genre=project.genre, progress=lambda done, total, stage: progress(
+                                     0.6 * done / max(total, 1), stage))
+        recipe_path = recipe.save(recipe_path)
     preview = bool(params.get("preview"))
     start = float(params.get("start_s", 0.0)) if preview else 0.0
+    begin = 0.6 if remaster else 0.0
     rendered = render_recipe(recipe_path, out / ("preview.wav" if preview else "mix.wav"),
                              start_s=start, seconds=PREVIEW_SECONDS if preview else None,
-                             progress=lambda done, total, stage: progress(done / max(total, 1), stage))
+                             progress=lambda done, total, stage: progress(
+                                 begin + (1 - begin) * done / max(total, 1), stage))
     relative = partial(_relative, folder)
-    return {"mix_job": params["mix_job"], "preview": preview, "start_s": start, "mix": relative(rendered.path),
+    return {"mix_job": params["mix_job"], "preview": preview, "remaster": remaster, "start_s": start,
+            "mix": relative(rendered.path),
             "recipe": relative(recipe_path), "seconds": rendered.seconds, "integrated_lufs": rendered.loudness_lufs,
             "sample_peak_db": rendered.sample_peak_db}

@@ -161,8 +161,17 @@ class Recipe:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the recipe atomically (temp file in the same folder, then rename)."""
-        return write_text_atomic(path, self.to_json())
+        """Write the recipe atomically (temp file in the same folder, then rename). A recipe read from a file
+        still names the same audio when saved in another folder: its relative sources are rewritten for it."""
+        path = Path(path)
+        if self.path is not None and os.path.abspath(self.path.parent) != os.path.abspath(path.parent):
+            for strip in self.tracks:
+                if strip.source is not None and not os.path.isabs(strip.source):
+                    # abspath, not resolve: a source that is a link stays the link
+                    strip.source = os.path.relpath(os.path.abspath(self.path.parent / strip.source),
+                                                   os.path.abspath(path.parent))
+        self.path = write_text_atomic(path, self.to_json())
+        return self.path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Recipe:

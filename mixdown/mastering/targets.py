@@ -75,7 +75,7 @@ def loudness_target(name_or_lufs: str | float | LoudnessTarget) -> LoudnessTarge
 
     Args:
         name_or_lufs: a preset name from ``TARGETS`` (``"Spotify"`` works), a number of LUFS from -40 to -5
-            (also as text, ``"-12"``), or a ``LoudnessTarget`` (returned as it is).
+            (also as text, ``"-12"`` or ``"-12 LUFS"``), or a ``LoudnessTarget`` (returned as it is).
 
     Returns:
         The preset, or a custom target ``"<n> LUFS"`` with a -1 dBTP ceiling.
@@ -96,7 +96,7 @@ def loudness_target(name_or_lufs: str | float | LoudnessTarget) -> LoudnessTarge
         if key in TARGETS:
             return TARGETS[key]
         try:
-            lufs = float(key)
+            lufs = float(key.removesuffix("lufs"))  # "-12" or a custom target's own name, "-12 LUFS
         except ValueError:
             _fail(repr(name_or_lufs))
         return _custom(lufs, repr(name_or_lufs))

@@ -160,7 +160,7 @@ function showJobs(jobs) {
     if (r.status === "failed" && r.id === state.pendingFull) { say(`re-render failed: ${r.error}`); state.pendingFull = null; }
     if (r.status !== "done") continue;
     if (r.result.preview && r.id === state.awaitPreview) playPreview(r);
-    if (!r.result.preview && r.id === state.pendingFull) { state.pendingFull = null; useRender(r); }
+    if (!r.result.preview && r.id === state.pendingFull) { state.pendingFull = null; guarded(useRender)(r); }
   }
 }
 
@@ -354,6 +354,12 @@ function buildMixer() {
     box.append(muteLabel);
     strips.append(box);
   });
+  buildMasterStrip();
+  $("render-state").textContent = "";
+}
+
+// The master gain moves the fixed master chain; "master again" decides the chain anew for the loudness target.
+function buildMasterStrip() {
   const master = Object.assign(document.createElement("div"), { className: "strip" });
   master.append(Object.assign(document.createElement("h3"), { textContent: "master" }));
   const makeUp = stepOf({ chain: state.recipe.master.chain }, "gain");
@@ -367,8 +373,11 @@ function buildMixer() {
     }
     step.params.gain_db = v;
   }));
+  const again = Object.assign(document.createElement("button"), { id: "remaster", type: "button",
+    textContent: "Master again", title: "decide the master chain anew for the project's loudness target" });
+  again.onclick = guarded(remaster);
+  master.append(again);
   $("master-strip").replaceChildren(master);
-  $("render-state").textContent = "";
 }
 
 function scheduleRender() {
@@ -387,6 +396,14 @@ async function render() {
   state.pendingFull = full.id;
 }
 
+async function remaster() {
+  clearTimeout(state.renderTimer);
+  $("render-state").textContent = "mastering the edited mix again (the whole song)…";
+  const full = await send("POST", `/api/jobs/${state.mixJob.id}/render`,
+                          { recipe: state.recipe, preview: false, remaster: true });
+  state.pendingFull = full.id;
+}
+
 function playPreview(job) {
   state.awaitPreview = null;
   $("render-state").textContent = `preview ready (${job.result.seconds.toFixed(0)} s); rendering the whole song…`;
@@ -400,11 +417,16 @@ function playPreview(job) {
   if (wasPlaying) { route(p); applyLevels(); startPlaying(p.element); }
 }
 
-function useRender(job) {
+async function useRender(job) {
   state.latest = job;
+  if (job.result.remaster) {  // later edits keep the new master chain
+    state.recipe.master = (await api(`/api/jobs/${job.id}/recipe`)).master;
+    buildMasterStrip();
+  }
   $("render-state").textContent = `re-rendered: ${job.result.integrated_lufs.toFixed(1)} LUFS`;
   $("loudness").textContent = `${state.mixJob.params.method}, edited: ${job.result.integrated_lufs.toFixed(1)} LUFS `
-    + `integrated, ${job.result.sample_peak_db.toFixed(1)} dBFS sample peak (the master chain as mixed)`;
+    + `integrated, ${job.result.sample_peak_db.toFixed(1)} dBFS sample peak `
+    + (job.result.remaster ? "(mastered again for the target)" : "(the master chain as mixed)");
   const previewPlayer = state.players.preview;
   const at = previewPlayer && state.source === "preview" ? previewPlayer.offset + previewPlayer.element.currentTime : null;
   const wasPlaying = previewPlayer && !previewPlayer.element.paused;
