@@ -3,11 +3,13 @@ dugan method's recipe, and the who-spoke-when report."""
 
 import math
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from mixdown.analysis import analyze_session
+from mixdown.api import mix_folder
 from mixdown.audio import Session, Track
 from mixdown.console import Console, Recipe
 from mixdown.console.recipe import GainSharing
@@ -262,7 +264,7 @@ def test_dugan_recipe_shares_every_voice_and_levels_them(tmp_path):
     assert sharing.weights_db["ann"] == gain["ann"] and sharing.weights_db["bob"] == gain["bob"]
     assert abs(sharing.weights_db["cat"] - gain["cat"] - 3.0) < 1e-9  # lead priority: +3 dB in the sharing
     assert recipe.strip("cat").chain[1].params["cutoff_hz"] == 100.0  # the hum calls for the steeper high-pass
-    assert recipe.strip("ann")  # noqa: B005 (Recipe.strip: a track by name).chain[1].params["cutoff_hz"] == 80.0
+    assert recipe.strip("ann").chain[1].params["cutoff_hz"] == 80.0  # noqa: B005 (Recipe.strip: a track by name)
     assert [s.params["pan"] for s in recipe.strip("cat").chain if s.type == "pan"] == [-0.4]
     assert [b.name for b in recipe.buses] == [VOICES_BUS] and not recipe.returns and not recipe.master
     assert all(s.reason for t in recipe.tracks for s in t.chain) and sharing.reason
@@ -278,3 +280,77 @@ def test_dugan_recipe_shares_every_voice_and_levels_them(tmp_path):
     assert [s["track"] for s in segments] == [name for name, _, _ in TURNS] and activity.names == names[:3]
     for s, (_, start, end) in zip(segments, TURNS):
         assert abs(s["start_s"] - start) < 0.1 and abs(s["end_s"] - end) < 0.1
+
+
+# --- microphones without a talker of their own ------------------------------------------------------------------
+
+PANEL_TURNS = [("ann", 0.5, 2.5), ("bob", 3.0, 5.0), ("ann", 5.5, 7.0), ("bob", 7.5, 9.0)]
+PANEL_TALK_S = {"ann": 3.5, "bob": 3.5}
+PANEL_LEVEL = 0.25  # the talkers recorded 12 dB under the speech level: their faders lift them about 10 dB
+
+
+def _panel(extra=None):
+    """Two talkers taking turns (syllables at 4 per second, -20 dB crosstalk into each other's microphone, room
+    noise at -92 dBFS), plus ``extra``: None, ``"idle"`` (a third microphone carrying only -60 dBFS noise),
+    ``"crosstalk"`` (only the two talkers 20 dB down, and its own room noise) or ``"hum"`` (-40 dBFS of 60 Hz hum
+    with hiss 10 dB under it). Returns the names and the ``(1, samples)`` signals."""
+    t = torch.arange(int(9.5 * SR), dtype=torch.float64) / SR
+    g = torch.Generator().manual_seed(9)
+    voices = torch.zeros(2, t.numel(), dtype=torch.float64)
+    for name, start, end in PANEL_TURNS:
+        envelope = torch.abs(torch.sin(4.0 * math.pi * (t - start))) * ((t >= start) & (t < end))
+        voices[["ann", "bob"].index(name)] += 0.1 * envelope * torch.randn(t.numel(), generator=g,
+                                                                           dtype=torch.float64)
+    mics = PANEL_LEVEL * (voices + 0.1 * voices.flip(0) + 1e-4 * torch.randn(2, t.numel(), generator=g,
+                                                                               dtype=torch.float64))
+    names, audio = ["ann", "bob"], list(mics)
+    noise = torch.randn(t.numel(), generator=g, dtype=torch.float64)
+    if extra == "idle":
+        audio.append(10.0 ** (-60.0 / 20.0) * noise)
+    elif extra == "crosstalk":
+        audio.append(PANEL_LEVEL * (0.1 * voices.sum(0) + 1e-4 * noise))
+    elif extra == "hum":
+        audio.append(10.0 ** (-40.0 / 20.0) * (math.sqrt(2.0) * torch.sin(2.0 * math.pi * 60.0 * t)
+                                               + 10.0 ** (-10.0 / 20.0) * noise))
+    if extra is not None:
+        names.append(f"mic3_{extra}")
+    return names, [a[None] for a in audio]
+
+
+def _mix_panel(folder, extra=None):
+    """``mixdown mix`` (the API) of :func:`_panel`: the recipe and the speaking time per microphone."""
+    names, audio = _panel(extra)
+    (folder / "stems").mkdir(parents=True)
+    for name, a in zip(names, audio):
+        sf.write(folder / "stems" / f"{name}.wav", a[0].numpy().astype(np.float32), SR)
+    result = mix_folder(folder / "stems", folder / "out", method="dugan", report=False)
+    return Recipe.load(result.recipe_path), result.speaking_s
+
+
+@pytest.fixture(scope="module")
+def panel_alone(tmp_path_factory):
+    return _mix_panel(tmp_path_factory.mktemp("panel"))
+
+
+@pytest.mark.parametrize("extra, why", [("idle", "noise only"), ("crosstalk", "only the others' crosstalk"),
+                                        ("hum", "noise only")])
+def test_a_microphone_without_a_talker_stays_down_and_never_speaks(tmp_path, panel_alone, extra, why):
+    alone, alone_speaking = panel_alone
+    recipe, speaking = _mix_panel(tmp_path, extra)
+    mic = f"mic3_{extra}"
+    gain = {t.name: t.chain[0].params["gain_db"] for t in recipe.tracks}
+    talkers = {n: alone.strip(n).chain[0].params["gain_db"] for n in ("ann", "bob")}
+    assert min(talkers.values()) > 8.0  # the talkers are lifted toward the speech level ...
+    assert gain[mic] <= 0.0 and gain[mic] <= min(talkers.values()) - 10.0  # ... the extra microphone is not
+    fader = recipe.strip(mic).chain[0]
+    assert "no speech of its own" in fader.reason and why in fader.reason
+    assert [s.type for s in recipe.strip(mic).chain] == ["gain", "highpass"]  # no voice EQ or compression
+    assert recipe.notes["held_down"] == [mic] and "held_down" not in alone.notes
+    assert recipe.gain_sharing.tracks == ["ann", "bob", mic]  # it still takes part in the sharing
+    assert recipe.gain_sharing.weights_db[mic] == gain[mic]
+    for name in ("ann", "bob"):  # the talkers are measured and mixed as without it
+        assert abs(gain[name] - talkers[name]) < 0.5
+        assert recipe.strip(name).chain[0].reason == alone.strip(name).chain[0].reason
+        assert abs(speaking[name] - PANEL_TALK_S[name]) < 0.3 and abs(alone_speaking[name] - PANEL_TALK_S[name]) < 0.3
+    assert speaking[mic] < 0.5  # listed (the sharing follows it) but never a speaker
+    assert [s["track"] for s in recipe.notes["speakers"]] == [name for name, _, _ in PANEL_TURNS]

@@ -9,6 +9,11 @@ sharing (:mod:`mixdown.dsp.gain_sharing`): the talker's microphone open, the oth
 quieter, the total gain constant whatever the number of open microphones. Every microphone goes to one ``voices``
 bus with gentle glue; the master chain is left to mastering.
 
+A microphone without a talker of its own (an idle one carrying only noise, or one that only hears the others'
+crosstalk) gets no make-up gain: its fader holds it at or under its input level and far under the voices (so the
+speaker report, which looks 30 dB down, does not name it), and it takes no part in the comparisons that measure
+the voices' levels. It stays in the gain sharing, where it only takes a share while nobody talks.
+
 :class:`SpeechActivity` reads the processed stems while the mix renders and reports who spoke when.
 """
 
@@ -36,6 +41,8 @@ _GAIN_LIMITS_DB = (-40.0, 24.0)
 _SOLO_MARGIN_DB = 10.0  # crosstalk sits 15-30 dB under the talker's own microphone; 10 dB leaves room for trims
 _SOLO_RANGE_DB = 10.0
 _SOLO_MIN_WINDOWS = 10  # momentary loudness comes at 10 Hz: at least 1 s of solo speech
+_ACTIVE_ABOVE_NOISE_DB = 10.0  # a microphone carries something (speech or crosstalk) this far above its noise floor
+_HELD_UNDER_DB = 40.0  # no talker of its own: its loudest content this far under the voices (the report's range 30)
 _HIGHPASS = {"plain": (80.0, "12"), "rumble": (100.0, "24")}  # (cutoff Hz, slope): male voices start near 85 Hz
 _RUMBLE_DB = -20.0  # energy below 80 Hz within this of the loudest band is rumble, handling noise or proximity boom
 # The long-term average speech spectrum (Byrne et al. 1994, 1/3-octave, male and female averaged), as power means
@@ -64,34 +71,91 @@ def dugan_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir:
         seed: unused (nothing random); kept so every method has the same signature.
     Returns:
         a :class:`Recipe` with a ``gain_sharing`` section over every microphone that is neither kept nor silent;
-        its master chain is empty (see :func:`mixdown.mastering.master_to_target`).
+        its master chain is empty (see :func:`mixdown.mastering.master_to_target`). ``notes["held_down"]`` lists
+        the microphones without a talker of their own (see :func:`_without_talker`), when there are any.
     """
     strips, gains, weights = [], {}, {}
     wishes = [intent.for_track(t.name) for t in analysis.tracks]
     voices = [i for i, (t, w) in enumerate(zip(analysis.tracks, wishes))
               if not w.keep and math.isfinite(t.loudness.integrated_lufs)]
-    levels = _voice_levels(analysis.tracks, voices)
+    held = _without_talker(analysis.tracks, voices)
+    held_names = [analysis.tracks[i].name for i in sorted(held)]
+    levels = _voice_levels(analysis.tracks, [i for i in voices if i not in held])
     for i, (track, wish) in enumerate(zip(analysis.tracks, wishes)):
         role = wish.role or track.role.role
         strip = Strip(track.name, role=role, source=source_path(session.tracks[i].path, recipe_dir),
                       route=wish.subgroup or (MASTER if wish.keep else VOICES_BUS))
         if wish.keep:
             strip.chain = [Step("gain", {"gain_db": 0.0}, "keep as is (intent): no processing, no gain sharing")]
-        elif i not in levels:
+        elif i not in levels and i not in held:
             strip.mute = True
         else:
-            fader = _fader(*levels[i])
+            fader = _held_fader(track, held[i]) if i in held else _fader(*levels[i])
             gains[track.name] = fader.params["gain_db"]
             bias = PRIORITY_OFFSET_DB[wish.priority]
             weights[track.name] = round(float(np.clip(gains[track.name] + bias, *WEIGHT_RANGE_DB)), 2)
-            steps = [fader, _highpass(track, analysis.spectrum_hz), _speech_eq(track, analysis.spectrum_hz),
-                     _compressor(track), _pan(wish.pan)]
+            if i in held:  # nothing of a voice to equalise or compress
+                steps = [fader, _highpass(track, analysis.spectrum_hz), _pan(wish.pan)]
+            else:
+                steps = [fader, _highpass(track, analysis.spectrum_hz), _speech_eq(track, analysis.spectrum_hz),
+                         _compressor(track), _pan(wish.pan)]
             strip.chain = [s for s in steps if s is not None]
         strips.append(strip)
     sharing = _gain_sharing(analysis.tracks, gains, weights) if gains else None
-    return Recipe(tracks=strips, buses=_buses(strips, set(gains)), master=[], sample_rate=session.sample_rate,
-                  notes={"method": "dugan", "target": intent.target.name, "speech_lufs": SPEECH_LUFS},
-                  gain_sharing=sharing)
+    notes = {"method": "dugan", "target": intent.target.name, "speech_lufs": SPEECH_LUFS}
+    if held_names:
+        notes["held_down"] = held_names
+    return Recipe(tracks=strips, buses=_buses(strips, set(gains) - set(held_names)), master=[],
+                  sample_rate=session.sample_rate, notes=notes, gain_sharing=sharing)
+
+
+def _without_talker(tracks: list[TrackAnalysis], voices: list[int]) -> dict[int, str]:
+    """The voices without a talker of their own, each with the reason: ``{track index: why}``.
+
+    Read on the momentary loudness (10 Hz), where the microphone is active: at least ``_ACTIVE_ABOVE_NOISE_DB``
+    over its noise floor (its quietest ``_NOISE_PERCENTILE`` per cent). A microphone active for less than
+    ``_SOLO_MIN_WINDOWS`` windows carries only steady noise (hiss, hum, an idle room) or silence. Of the others, a
+    microphone has a talker where it is active and either the loudest microphone as recorded (crosstalk is
+    15-30 dB under the talker's own microphone, so it never is) or leading every other one by
+    ``_SOLO_MARGIN_DB`` after the provisional faders of :func:`_voice_levels` (a talker recorded much quieter than
+    the others); one with fewer than ``_SOLO_MIN_WINDOWS`` such windows only hears the others. The comparisons
+    leave out the idle microphones (a provisional fader lifts their noise over the talkers' pauses).
+    """
+    held: dict[int, str] = {}
+    if not voices:
+        return held
+    momentary = np.stack([tracks[i].loudness.momentary_lufs for i in voices])  # (voices, windows)
+    active = np.zeros(momentary.shape, dtype=bool)
+    for k, i in enumerate(voices):
+        finite = np.isfinite(momentary[k])
+        floor = float(np.percentile(momentary[k][finite], _NOISE_PERCENTILE)) if finite.any() else -math.inf
+        active[k] = finite & (momentary[k] >= floor + _ACTIVE_ABOVE_NOISE_DB)
+        if active[k].sum() < _SOLO_MIN_WINDOWS:
+            held[i] = (f"noise only, never {_ACTIVE_ABOVE_NOISE_DB:g} dB above its noise floor of {floor:.1f} LUFS "
+                       f"for {_SOLO_MIN_WINDOWS / 10.0:g} s")
+    rest = [k for k, i in enumerate(voices) if i not in held]
+    if len(rest) < 2:
+        return held
+    raw = momentary[rest]
+    provisional = raw + np.array([SPEECH_LUFS - tracks[voices[k]].loudness.integrated_lufs for k in rest])[:, None]
+    for n, k in enumerate(rest):
+        loudest = raw[n] > np.delete(raw, n, 0).max(0)
+        leading = provisional[n] >= np.delete(provisional, n, 0).max(0) + _SOLO_MARGIN_DB
+        if (active[k] & (loudest | leading)).sum() < _SOLO_MIN_WINDOWS:
+            held[voices[k]] = (f"only the others' crosstalk, never the loudest microphone for "
+                               f"{_SOLO_MIN_WINDOWS / 10.0:g} s where it carries sound")
+    return held
+
+
+def _held_fader(track: TrackAnalysis, why: str) -> Step:
+    """No make-up gain for a microphone without a talker: at most its input level, and its loudest content
+    (95th percentile of momentary loudness) at least ``_HELD_UNDER_DB`` under the speech level."""
+    momentary = track.loudness.momentary_lufs[np.isfinite(track.loudness.momentary_lufs)]
+    loudest = float(np.percentile(momentary, 95.0)) if momentary.size else -math.inf
+    gain = round(float(np.clip(min(0.0, SPEECH_LUFS - _HELD_UNDER_DB - loudest), *_GAIN_LIMITS_DB)), 2)
+    return Step("gain", {"gain_db": gain}, f"no speech of its own ({why}): held down, not lifted toward "
+                                           f"{SPEECH_LUFS:g} LUFS; its loudest ({loudest:.1f} LUFS) sits "
+                                           f"{SPEECH_LUFS - loudest - gain:.0f} dB under the voices")
 
 
 def _voice_levels(tracks: list[TrackAnalysis], voices: list[int]) -> dict[int, tuple[float, str]]:
