@@ -1,35 +1,34 @@
-"""Every user action as a plain typed function: the CLI and the web app both call these."""
+"""Every user action as a plain typed function: the CLI and the web app both call these.
+
+Each function imports the heavy layers it works with (the console, the mixers, mastering: torch, numba and scipy
+take seconds to load) when it runs, after the cheap checks of its inputs, so a wrong path or an empty folder is
+reported at once and importing this module stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from mixdown.analysis import SessionAnalysis, TrackAnalysis, analyze_files
-from mixdown.analysis.masking import masking_from_excitation
-from mixdown.analysis.meter import StreamMeasures
-from mixdown.audio import AudioWriter, BlockReader, LoadWarning, plan_session, read_audio, resample, write_audio
-from mixdown.console import Console, Recipe
-from mixdown.console.amount import apply_amounts
-from mixdown.console.session_render import render_session
+from mixdown.audio import LoadWarning, plan_session, read_audio, resample
 from mixdown.errors import OutputError, ParameterError, RecipeError
-from mixdown.evaluate import Comparison, compare
-from mixdown.export.report_html import measure_mix, write_report
-from mixdown.mastering import check_amounts, load_reference, loudness_target
-from mixdown.mastering.master import master_to_target
+from mixdown.export.files import read_json
 from mixdown.memory import return_large_blocks
-from mixdown.methods.dmc.method import dmc_recipe
-from mixdown.methods.dmc.optimize import optimize_recipe
-from mixdown.methods.dugan import SpeechActivity, dugan_recipe
-from mixdown.methods.intent import Intent, load_intent
-from mixdown.methods.rules import rules_recipe
+
+if TYPE_CHECKING:
+    from mixdown.analysis import SessionAnalysis
+    from mixdown.analysis.meter import StreamMeasures
+    from mixdown.console import Recipe
+    from mixdown.evaluate import Comparison
+    from mixdown.methods.intent import Intent
 
 __all__ = [
     "DEMO_RECIPE",
@@ -40,6 +39,7 @@ __all__ = [
     "compare_files",
     "demo_recipe_path",
     "demo_stems_path",
+    "method_function",
     "mix_folder",
     "remaster_recipe",
     "render_recipe",
@@ -104,7 +104,15 @@ def render_recipe(
     Returns:
         :class:`RenderResult` with the written path and its measured loudness and peak.
     """
-    recipe = recipe if isinstance(recipe, Recipe) else Recipe.load(recipe)
+    data = None if hasattr(recipe, "tracks") else read_json(recipe, "recipe", RecipeError)  # before the console loads
+    import pyloudnorm
+    import torch
+
+    from mixdown.audio import AudioWriter, BlockReader
+    from mixdown.console import Console, Recipe
+    from mixdown.console.amount import apply_amounts
+
+    recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_file_data(data, recipe)
     if amounts:
         recipe = apply_amounts(recipe, amounts)
     sources = _sources(recipe)
@@ -122,8 +130,6 @@ def render_recipe(
                 if progress:
                     progress(done, reader.frames, "rendering")
     audio, rate = read_audio(writer.report.path)
-    import pyloudnorm
-
     loudness = pyloudnorm.Meter(rate).integrated_loudness(audio.T)
     peak = float(np.abs(audio).max(initial=0.0))
     return RenderResult(
@@ -156,7 +162,16 @@ def remaster_recipe(
     Returns:
         A new :class:`Recipe`: the same mix, the new master chain (each step with its reason).
     """
-    recipe = recipe if isinstance(recipe, Recipe) else Recipe.load(recipe)
+    data = None if hasattr(recipe, "tracks") else read_json(recipe, "recipe", RecipeError)  # before the console loads
+    import torch
+
+    from mixdown.console import Recipe
+    from mixdown.console.session_render import render_session
+    from mixdown.mastering import check_amounts, load_reference, loudness_target
+    from mixdown.mastering.master import master_to_target
+    from mixdown.methods.intent import Intent
+
+    recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_file_data(data, recipe)
     edited = Recipe.from_dict({**recipe.to_dict(), "master": {"chain": []}})
     edited.path = recipe.path
     sources = _sources(edited)
@@ -164,6 +179,7 @@ def remaster_recipe(
     chosen = loudness_target(target if target is not None else recipe.notes.get("target", Intent().target))
     matched = load_reference(reference, rate) if reference is not None else None
     genre = genre if genre is not None else recipe.notes.get("genre")
+    genre = Intent.from_dict({"genre": genre}).genre if genre is not None else None  # an unknown genre says so
     rendered = render_session(edited, sources, rate, measure=False, protect=sources,
                               progress=(lambda done, total: progress(done, total, "rendering the premaster"))
                               if progress else None)
@@ -206,7 +222,10 @@ def analyze_path(
         AudioInputError: no audio at ``path`` or a file that cannot be read (the message names it and the fix).
     """
     return_large_blocks()
-    return analyze_files(plan_session(path), roles, progress=progress)
+    plan = plan_session(path)
+    from mixdown.analysis import analyze_files
+
+    return analyze_files(plan, roles, progress=progress)
 
 
 def compare_files(mix: str | Path, reference: str | Path,
@@ -225,6 +244,8 @@ def compare_files(mix: str | Path, reference: str | Path,
     mix_audio, rate = read_audio(mix)
     reference_audio, reference_rate = read_audio(reference)
     reference_audio = resample(reference_audio, reference_rate, rate)
+    from mixdown.evaluate import compare
+
     return compare(mix_audio, reference_audio, rate, align=align), mix_audio, reference_audio, rate
 
 
@@ -310,6 +331,17 @@ def mix_folder(
         AudioInputError / ParameterError / OutputError with the file and the fix.
     """
     return_large_blocks()
+    plan = plan_session(stems)  # the inputs first: a wrong folder is reported before anything loads
+    import torch
+
+    from mixdown.analysis import analyze_files
+    from mixdown.console.session_render import render_session
+    from mixdown.export.report_html import measure_mix, write_report
+    from mixdown.mastering import check_amounts, load_reference, loudness_target
+    from mixdown.mastering.master import master_to_target
+    from mixdown.methods.dugan import SpeechActivity
+    from mixdown.methods.intent import Intent, load_intent
+
     intent = intent if isinstance(intent, Intent) else (load_intent(intent) if intent is not None else Intent())
     if target is not None:
         intent.target = loudness_target(target)
@@ -322,14 +354,13 @@ def mix_folder(
         raise ParameterError(f"method: expected one of {', '.join(METHODS)}, found {method!r}; fix: use rules for "
                              "music, dmc for the learned mixer (optimize with a reference) or dugan for speech")
     amounts = check_amounts(reference_amounts)
-    plan = plan_session(stems)
     intent.check_tracks(plan.names)
     reference = reference if reference is not None else intent.reference
     intent.reference = Path(reference) if reference is not None else None  # the learned methods listen to it
     matched = load_reference(reference, plan.sample_rate) if reference is not None else None  # fail early
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
     analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"), true_peak=False)
-    decide = METHODS[method]
+    decide = method_function(method)
     slow = {"progress": stage(method)} if "progress" in inspect.signature(decide).parameters else {}
     recipe = decide(plan, analysis, intent, out_dir, seed, **slow)
     start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
@@ -353,6 +384,8 @@ def mix_folder(
                                    "seconds": round(master.audio.shape[-1] / plan.sample_rate, 3)}
     if progress:
         progress(1, 1, "writing")
+    from mixdown.audio import write_audio
+
     suffix = ".flac" if format == "flac" else ".wav"
     written = write_audio(out_dir / f"{'preview' if preview else 'mix'}{suffix}", master.audio, plan.sample_rate,
                           format, protect=plan.paths)
@@ -368,14 +401,25 @@ def mix_folder(
                      warnings, recipe.notes.get("speaking_s", {}))
 
 
-METHODS = {"rules": rules_recipe, "dugan": dugan_recipe, "dmc": dmc_recipe, "optimize": optimize_recipe}
-"""The automatic mixers ``mix_folder`` can run, by name: each is ``(plan, analysis, intent, recipe_dir, seed) ->
-Recipe``; one that takes a ``progress`` keyword gets a ``(done, total)`` callback."""
+METHODS = {"rules": "mixdown.methods.rules:rules_recipe", "dugan": "mixdown.methods.dugan:dugan_recipe",
+           "dmc": "mixdown.methods.dmc.method:dmc_recipe", "optimize": "mixdown.methods.dmc.optimize:optimize_recipe"}
+"""The automatic mixers ``mix_folder`` can run: name -> ``module:function``, imported when used. Each function is
+``(plan, analysis, intent, recipe_dir, seed) -> Recipe``; one that takes a ``progress`` keyword gets a
+``(done, total)`` callback."""
+
+
+def method_function(name: str) -> Callable:
+    """The mixing function of :data:`METHODS` called ``name`` (imported now)."""
+    module, function = METHODS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _after(before: SessionAnalysis, measured: StreamMeasures, duration_s: float) -> SessionAnalysis:
     """The processed stems' measurements as a :class:`SessionAnalysis` (loudness, spectrum, masking; the stereo,
     descriptor and dynamics figures are not measured after processing and stay empty)."""
+    from mixdown.analysis import SessionAnalysis, TrackAnalysis
+    from mixdown.analysis.masking import masking_from_excitation
+
     tracks = [TrackAnalysis(t.name, 2, t.role, measured.loudness[i], measured.spectrum_db[i], {}, {}, {})
               for i, t in enumerate(before.tracks)]
     masking = masking_from_excitation(measured.excitation, measured.masking_centres_hz, measured.masking_hop_s) \

@@ -1,30 +1,57 @@
-"""The ``mixdown`` command line: parses options, shows progress, calls :mod:`mixdown.api`."""
+"""The ``mixdown`` command line: parses options, shows progress, calls :mod:`mixdown.api`.
+
+Start-up stays light: this module imports only typer, rich and the error classes, and each command imports
+what its work needs (torch, numba, scipy and the mixers take seconds to load), so ``--help`` and an input error
+answer at once, and a command whose optional extra is missing says which one to install.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import typer
-from rich import box
 from rich.console import Console as Terminal
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from mixdown.console.amount import parse_amounts
 from mixdown.errors import MixdownError
-from mixdown.export.files import atomic_path
-from mixdown.mastering.reference import parse_amounts as parse_reference_amounts
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="mixdown: AI-assisted multitrack mixing.")
 terminal = Terminal(stderr=True)
 
 
 def _fail(error: MixdownError) -> None:
-    terminal.print(f"[bold red]error:[/] {error}", highlight=False)
+    """Print the error on one line (its text is not markup: ``mixdown[data]`` stays as written) and exit 2."""
+    from rich.markup import escape
+
+    terminal.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _clean_errors(command):
+    """``command`` with every :class:`MixdownError` it raises (an import of a missing extra too) ended by
+    :func:`_fail`: a message and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MixdownError as e:
+            _fail(e)
+
+    return run
+
+
+class _Typer(typer.Typer):
+    """A typer app whose commands end in a clean error message (see :func:`_clean_errors`)."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda command: register(_clean_errors(command))
+
+
+app = _Typer(add_completion=False, no_args_is_help=True, help="mixdown: AI-assisted multitrack mixing.")
 
 
 @app.command()
@@ -48,17 +75,21 @@ def mix(
     stems_out: bool = typer.Option(False, "--stems", help="also write the processed stems to OUT/stems/ (float WAV)"),
 ) -> None:
     """Mix a folder of stems: a mastered mix, its recipe (every decision with a reason) and a report."""
+    if (stems is None) == (not demo):
+        _fail(MixdownError("give a STEMS folder or --demo (not both)"))
     from mixdown import api
 
-    if (stems is None) == (not demo):
-        terminal.print("[bold red]error:[/] give a STEMS folder or --demo (not both)")
-        raise typer.Exit(2)
     source = api.demo_stems_path() if demo else stems
     try:
+        amounts = None
+        if reference_amount:
+            from mixdown.mastering.reference import parse_amounts as parse_reference_amounts
+
+            amounts = parse_reference_amounts(reference_amount)
         with _progress_bar() as bar:
             task = bar.add_task("reading", total=None)
             result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed, method,
-                                    reference, parse_reference_amounts(reference_amount) if reference_amount else None,
+                                    reference, amounts,
                                     preview=preview, write_stems=stems_out,
                                     progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage[:28]))
     except MixdownError as e:
@@ -104,19 +135,21 @@ def render(
     reference: Path | None = typer.Option(None, "--reference", help="with --remaster: master toward this mix"),
 ) -> None:
     """Render a recipe (a mix as data) to a stereo mix file."""
+    if (recipe is None) == (not demo):
+        _fail(MixdownError("give a RECIPE file or --demo (not both)"))
+    if not remaster and (target is not None or reference is not None):
+        _fail(MixdownError("--target and --reference choose how --remaster masters; add --remaster"))
     from mixdown import api
 
-    if (recipe is None) == (not demo):
-        terminal.print("[bold red]error:[/] give a RECIPE file or --demo (not both)")
-        raise typer.Exit(2)
-    if not remaster and (target is not None or reference is not None):
-        terminal.print("[bold red]error:[/] --target and --reference choose how --remaster masters; add --remaster")
-        raise typer.Exit(2)
     source = api.demo_recipe_path() if demo else recipe
     output.parent.mkdir(parents=True, exist_ok=True)
     recipe_out = output.with_name(f"{output.stem}.recipe.json")
     try:
-        amounts = parse_amounts(amount) if amount else None
+        amounts = None
+        if amount:
+            from mixdown.console.amount import parse_amounts
+
+            amounts = parse_amounts(amount)
         with _progress_bar() as bar:
             task = bar.add_task("rendering", total=None)
             show = lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage)
@@ -136,6 +169,8 @@ def render(
 
 
 def _progress_bar():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                     TimeRemainingColumn(), console=terminal, transient=True)
 
@@ -145,8 +180,7 @@ def _parse_roles(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, role = pair.partition("=")
         if not sep or not name or not role:
-            terminal.print(f"[bold red]error:[/] --role {pair!r}: expected TRACK=ROLE, e.g. --role \"Audio 03=fx\"")
-            raise typer.Exit(2)
+            _fail(MixdownError(f"--role {pair!r}: expected TRACK=ROLE, e.g. --role \"Audio 03=fx\""))
         roles[name] = role
     return roles
 
@@ -172,7 +206,7 @@ def _stdout() -> Terminal:
 
 
 def _db(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 @app.command()
@@ -185,13 +219,16 @@ def analyze(
 ) -> None:
     """Measure a mix or a folder of stems: loudness, spectrum, stereo image, dynamics, masking and roles."""
     from mixdown import api
-    from mixdown.export.plots import plot_analysis
 
     try:
         with _progress_bar() as bar:
             task = bar.add_task("reading", total=None)
             analysis, warnings = api.analyze_path(path, _parse_roles(role), progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
-        figures = plot_analysis(analysis, plot, plot_format) if plot is not None else []
+        figures = []
+        if plot is not None:
+            from mixdown.export.plots import plot_analysis
+
+            figures = plot_analysis(analysis, plot, plot_format)
         if _write_json(analysis.to_dict(), json_path):
             return
     except MixdownError as e:
@@ -206,7 +243,10 @@ def analyze(
         out.print(f"wrote [bold]{written}[/]", highlight=False)
 
 
-def _analysis_table(analysis) -> Table:
+def _analysis_table(analysis):
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=f"{len(analysis.tracks)} track(s), {analysis.duration_s:.1f} s at {analysis.sample_rate} Hz "
                         "(widths and levels in dB; width = side/mid; balance -1 left .. +1 right)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -234,12 +274,13 @@ def compare(
 ) -> None:
     """Compare a mix with a reference mix: FxNorm feature errors, Diff-MST audio features, MR-STFT distance."""
     from mixdown import api
-    from mixdown.export.plots import plot_comparison
 
     try:
         with _progress_bar() as bar:
             bar.add_task("comparing", total=None)
             result, mix_audio, reference_audio, rate = api.compare_files(mix, reference, align=not no_align)
+            if plot is not None:
+                from mixdown.export.plots import plot_comparison
             figure = (plot_comparison(mix_audio, reference_audio, rate, result.loudness_match_db, plot, plot_format,
                                       (mix.stem, reference.stem)) if plot is not None else None)
         if _write_json(result.to_dict(), json_path):
@@ -256,8 +297,11 @@ def compare(
         out.print(f"wrote [bold]{written}[/]", highlight=False)
 
 
-def _comparison_tables(result) -> Table:
+def _comparison_tables(result):
     """One table: FxNorm MAPE per group and feature, then the AF features, then the MR-STFT distances."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(title="mix against reference (0 = identical)", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False)
     for column in ("metric", "feature", "mix", "reference", "distance"):
@@ -280,6 +324,8 @@ def _comparison_tables(result) -> Table:
 @app.command()
 def processors() -> None:
     """List the console's processors and their parameters."""
+    from rich.table import Table
+
     import mixdown.dsp
     from mixdown.dsp.params import Param
 
@@ -322,7 +368,7 @@ def serve(
     run(settings, host, port)
 
 
-data_app = typer.Typer(no_args_is_help=True, help="Training data: synthetic corpus, dataset loaders.")
+data_app = _Typer(no_args_is_help=True, help="Training data: synthetic corpus, dataset loaders.")
 app.add_typer(data_app, name="data")
 
 
@@ -417,7 +463,7 @@ def _check_dataset(songs, json_path: Path | None) -> None:
                   + ", ".join(f"{name} {count}" for name, count in top), highlight=False)
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Train learned mixers.")
+train_app = _Typer(no_args_is_help=True, help="Train learned mixers.")
 app.add_typer(train_app, name="train")
 
 
@@ -497,6 +543,8 @@ def train_evaluate_command(
         for method, row in report["style"]["summary"].items():
             out.print(f"  {method:<10}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()), highlight=False)
     if json_out:
+        from mixdown.export.files import atomic_path
+
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
         out.print(f"wrote {json_out}", highlight=False)

@@ -7,6 +7,7 @@ print them as they are. Library code raises; only ``cli.py`` turns errors into e
 __all__ = [
     "AudioInputError",
     "DatasetError",
+    "MissingExtraError",
     "MixdownError",
     "ModelLoadingError",
     "OutputError",
@@ -41,3 +42,7 @@ class OutputError(MixdownError):
 
 class DatasetError(AudioInputError):
     """A dataset folder does not have the layout its loader expects; the message names what is missing."""
+
+
+class MissingExtraError(MixdownError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

@@ -319,6 +319,10 @@ def test_remastering_an_edited_recipe_brings_it_back_to_its_target(tmp_path):
     again = api.remaster_recipe(edited_path, target="apple")
     assert [s.type for s in again.master][-2:] == ["gain", "limiter"] and again.notes["target"] == "apple"
     assert Recipe.load(edited_path).to_dict() == edited.to_dict()  # the input recipe is untouched
+    from mixdown.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="polka"):
+        api.remaster_recipe(edited_path, genre="polka")
     result = api.render_recipe(again, tmp_path / "again.wav")
     assert result.loudness_lufs == pytest.approx(-16.0, abs=0.1)
     assert result.sample_peak_db <= -0.95

@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soxr
-import torch
+
+if TYPE_CHECKING:  # torch loads in seconds: imported where tensors are made
+    import torch
 
 from mixdown.audio.io import (
     AUDIO_EXTENSIONS,
@@ -93,6 +96,8 @@ class Track:
     role: str | None = None
 
     def __post_init__(self) -> None:
+        import torch
+
         audio = self.audio
         if not isinstance(audio, torch.Tensor) or audio.dim() != 2 or audio.shape[0] not in (1, 2):
             shape = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
@@ -190,6 +195,8 @@ class Session:
                 f"session: expected mono tracks for stack(channels=1), found stereo tracks {stereo}; "
                 "fix: use stack(channels=2) or downmix them explicitly"
             )
+        import torch
+
         width = channels or counts[0]
         return torch.stack([t.audio.expand(width, -1) for t in self.tracks])
 
@@ -289,6 +296,8 @@ def load_tracks(plan: SessionPlan, indices: Iterable[int] | None = None, progres
 
     def read(i: int):
         return read_audio_scanned(plan.paths[i], plan.sample_rate)
+
+    import torch
 
     tracks, warnings = [], []
     with ThreadPoolExecutor(max(1, threads)) as pool:

@@ -11,11 +11,14 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
+
+if TYPE_CHECKING:  # torch loads in seconds: imported where tensors are made
+    import torch
 
 from mixdown.audio.io import audio_info
 from mixdown.errors import AudioInputError
@@ -99,6 +102,8 @@ class BlockReader:
                 yield block
 
     def _read(self, n: int) -> list[torch.Tensor]:
+        import torch
+
         return [torch.from_numpy(np.ascontiguousarray(t.read(n))) for t in self.tracks]
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError, RecipeError
-from mixdown.export.files import write_text_atomic
+from mixdown.export.files import read_json, write_text_atomic
 
 __all__ = ["MASTER", "SCHEMA_NAME", "SCHEMA_VERSION", "GainSharing", "Recipe", "Send", "Step", "Strip"]
 
@@ -176,19 +176,18 @@ class Recipe:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Recipe:
         """Read and validate a recipe file; errors name the file and the field."""
+        return cls.from_file_data(read_json(path, "recipe", RecipeError), path)
+
+    @classmethod
+    def from_file_data(cls, data: Any, path: str | os.PathLike) -> Recipe:
+        """Validate the parsed JSON of the recipe file ``path`` (errors name the file and the field)."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise RecipeError(f"{path}: cannot read the recipe ({e.strerror}); fix: check the path") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise RecipeError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
         try:
             recipe = cls.from_dict(data)
         except RecipeError as e:
             raise RecipeError(f"{path}: {e}") from None
+        except RecursionError:
+            raise RecipeError(f"{path}: expected a recipe, found values nested too deeply to be one") from None
         recipe.path = path
         return recipe
 

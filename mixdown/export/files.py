@@ -1,17 +1,22 @@
 """Atomic file writing: a hidden temp file in the destination folder, renamed over the target on success only,
-so a crash or an error never leaves a half-written file (or destroys the previous one)."""
+so a crash or an error never leaves a half-written file (or destroys the previous one); and reading the JSON
+files users hand in (recipes), with errors that name the file."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from mixdown.errors import OutputError
+from mixdown.errors import MixdownError, OutputError
 
-__all__ = ["atomic_path", "create_temp", "write_text_atomic"]
+__all__ = ["MAX_JSON_BYTES", "atomic_path", "create_temp", "read_json", "write_text_atomic"]
+
+MAX_JSON_BYTES = 64 << 20
+"""Largest JSON file read (a recipe of 10,000 tracks is about 20 MB)."""
 
 
 @contextlib.contextmanager
@@ -57,3 +62,34 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def read_json(path: str | os.PathLike, what: str, error: type[MixdownError]) -> object:
+    """The parsed contents of a JSON file a user gave, or ``error`` naming the file, what is wrong and the fix.
+
+    Args:
+        path: the file.
+        what: what it should be, for messages ("recipe").
+        error: the :class:`MixdownError` subclass to raise.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise error(f"{path}: expected a {what} file, found a folder; fix: give the {what}'s JSON file")
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise error(f"{path}: expected a {what} of at most {MAX_JSON_BYTES >> 20} MB, found "
+                        f"{path.stat().st_size >> 20} MB; fix: check that this is the {what} file")
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise error(f"{path}: cannot read the {what} ({e.strerror}); fix: check the path") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: expected UTF-8 JSON text, found byte {e.object[e.start]:#04x} at offset {e.start} that "
+                    f"is not; fix: save the {what} as UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); fix: correct it there") \
+            from None
+    except RecursionError:
+        raise error(f"{path}: expected a {what}, found JSON nested too deeply to be one; fix: check that this is "
+                    f"the {what} file") from None

@@ -36,6 +36,7 @@ from mixdown.console.recipe import Recipe
 from mixdown.data.random_mix import console_inputs
 from mixdown.errors import ParameterError
 from mixdown.export.files import atomic_path, write_text_atomic
+from mixdown.extras import require
 from mixdown.methods.dmc.mixer import model_inputs, render_prediction
 from mixdown.methods.dmc.model import DmcConfig, DmcModel
 from mixdown.methods.dmc.space import SPACE
@@ -168,8 +169,7 @@ else:  # pragma: no cover
 
     class DmcTask:  # type: ignore[no-redef]
         def __init__(self, *args, **kwargs) -> None:
-            raise ParameterError("DmcTask: expected the `lightning` package, found none; fix: pip install "
-                                 "'mixdown[train]'")
+            require("lightning", "DmcTask (training)")
 
 
 def save_dmc(model: DmcModel, path: str | os.PathLike) -> Path:
@@ -301,8 +301,7 @@ def _datasets(config: TrainConfig):
 
 def train_dmc(config: TrainConfig) -> Path:
     """Train (or resume) a DMC run; returns the path of the final ``dmc.safetensors``."""
-    if L is None:  # pragma: no cover
-        raise ParameterError("train_dmc: expected the `lightning` package, found none; fix: pip install 'mixdown[train]'")
+    require("lightning", "training (mixdown train dmc)")
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 

@@ -17,7 +17,7 @@ from mixdown.data.loaders.medleydb import load_medleydb
 from mixdown.data.loaders.moisesdb import load_moisesdb
 from mixdown.data.loaders.musdb18 import load_musdb18
 from mixdown.data.loaders.slakh2100 import load_slakh2100
-from mixdown.data.synth.corpus import load_synth
+from mixdown.data.loaders.synth import load_synth
 from mixdown.errors import ParameterError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "load_moisesdb",
     "load_musdb18",
     "load_slakh2100",
+    "load_synth",
 ]
 
 LOADERS: dict[str, Callable[..., list[Song]]] = {

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from mixdown.audio.io import WRITE_FORMATS, write_audio
-from mixdown.data.item import Song, TrackFile
+from mixdown.data.item import Song
+from mixdown.data.loaders.synth import DATASET, load_synth, song_from_metadata
 from mixdown.data.synth import midi as m
 from mixdown.data.synth.gm import (
     DRUM_CHANNEL,
@@ -39,12 +40,11 @@ from mixdown.data.synth.render import (
     render_midi,
 )
 from mixdown.data.synth.sources import check_sources, pick
-from mixdown.errors import AudioInputError, ParameterError
+from mixdown.errors import ParameterError
 from mixdown.export.files import write_text_atomic
 
-__all__ = ["DATASET", "composer_mix", "load_synth", "synth_corpus"]
+__all__ = ["DATASET", "composer_mix", "load_synth", "synth_corpus"]  # DATASET, load_synth: the loader's
 
-DATASET = "synth"
 PEAK_CEILING_DBFS = -1.0  # stems and mix are scaled down to peak at most here
 SILENT_DBFS = -60.0  # a stem peaking below this is skipped as silent
 _RENDER_GAIN = 0.5
@@ -242,7 +242,7 @@ def _song(root, scratch, index, rng, source, fonts, seconds, seed, sample_rate, 
         "render_gain": _RENDER_GAIN, "instruments": instruments, "skipped_silent": skipped, "mix": mix_info,
     }
     write_text_atomic(folder / "metadata.json", json.dumps(meta, indent=1))
-    return _as_song(folder, meta)
+    return song_from_metadata(folder, meta)
 
 
 def _level(audio: np.ndarray) -> tuple[float, float]:
@@ -252,37 +252,3 @@ def _level(audio: np.ndarray) -> tuple[float, float]:
     return peak_db, min(0.0, PEAK_CEILING_DBFS - peak_db) if peak > 0 else 0.0
 
 
-def _as_song(folder: Path, meta: dict) -> Song:
-    tracks = [TrackFile(i["stem"], folder / i.get("file", f"{i['stem']}.wav"), i["role"], i["instrument"])
-              for i in meta["instruments"]]
-    source = meta["source"]
-    artist = source["name"].split("/")[0] if source["kind"] == "music21" else source["kind"]
-    mix = folder / meta["mix"]["file"] if meta.get("mix") else None
-    # songs rendered from one score (a chorale, a user's MIDI file) stay on one side of a split; grooves are unique
-    group = None if source["kind"] == "groove" else f"{source['kind']}:{source['name']}"
-    return Song(DATASET, meta["song"], tracks, artist=artist, mix=mix, metadata={**meta, "split_group": group})
-
-
-def load_synth(root: str | os.PathLike) -> list[Song]:
-    """Read a corpus written by :func:`synth_corpus` back as :class:`Song` items (files checked, audio not read).
-
-    Raises:
-        AudioInputError: ``corpus.json``, a song's ``metadata.json`` or a stem listed in it is missing.
-    """
-    root = Path(root)
-    index = root / "corpus.json"
-    if not index.is_file():
-        raise AudioInputError(f"{root}: expected a synthetic corpus with corpus.json, found none; "
-                              f"fix: run synth_corpus (mixdown data synth --out {root}) first")
-    songs = []
-    for song_id in json.loads(index.read_text(encoding="utf-8"))["songs"]:
-        meta_path = root / song_id / "metadata.json"
-        if not meta_path.is_file():
-            raise AudioInputError(f"{meta_path}: expected the song's metadata, found none; fix: re-render the corpus")
-        song = _as_song(root / song_id, json.loads(meta_path.read_text(encoding="utf-8")))
-        missing = [str(t.path) for t in song.tracks if not t.path.is_file()]
-        if missing:
-            raise AudioInputError(f"{root / song_id}: expected the stems listed in metadata.json, found "
-                                  f"{missing[:3]} missing; fix: re-render the corpus")
-        songs.append(song)
-    return songs

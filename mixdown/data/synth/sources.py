@@ -19,6 +19,7 @@ import numpy as np
 from mixdown.data.synth.groove import groove
 from mixdown.data.synth.midi import Performance, read_midi
 from mixdown.errors import DatasetError, ParameterError
+from mixdown.extras import require
 
 __all__ = ["MUSIC21_COMPOSERS", "OPENMSX_FOLDER", "Source", "check_sources", "pick"]
 
@@ -66,7 +67,7 @@ def _midi_files(folder: str) -> tuple[Path, ...]:
 
 @cache
 def _music21_pieces() -> tuple[Path, ...]:
-    from music21 import corpus  # heavy import, only when the source is used
+    corpus = require("music21.corpus", "the music21 source of mixdown data synth")  # heavy: only when used
 
     pieces = []
     for composer in MUSIC21_COMPOSERS:
@@ -79,7 +80,7 @@ def _music21_pieces() -> tuple[Path, ...]:
 
 @lru_cache(maxsize=64)
 def _music21_performance(path: Path) -> Performance:
-    from music21 import corpus
+    corpus = require("music21.corpus", "the music21 source of mixdown data synth")
 
     score = corpus.parse(str(path))
     with tempfile.TemporaryDirectory() as tmp:
