@@ -91,7 +91,7 @@ def mix(
             result = api.mix_folder(source, output, intent, _target_value(target), genre, format, seed, method,
                                     reference, amounts,
                                     preview=preview, write_stems=stems_out,
-                                    progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage[:28]))
+                                    progress=_stages(bar, task, "mix"))
     except MixdownError as e:
         _fail(e)
     out = _stdout()
@@ -152,7 +152,7 @@ def render(
             amounts = parse_amounts(amount)
         with _progress_bar() as bar:
             task = bar.add_task("rendering", total=None)
-            show = lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage)
+            show = _stages(bar, task, "render")
             if remaster:
                 source = api.remaster_recipe(source, _target_value(target), reference, progress=show)
                 source.save(recipe_out)
@@ -166,6 +166,29 @@ def render(
         + (f"; mastered again, its recipe: [bold]{recipe_out}[/]" if remaster else ""),
         highlight=False,
     )
+
+
+_CORE_KERNELS = {"analyze": ("audio/kernels.py", "analysis/kernels.py"),
+                 "render": ("audio/kernels.py", "dsp/kernels/biquad.py", "dsp/kernels/envelope.py")}
+_CORE_KERNELS["mix"] = _CORE_KERNELS["analyze"] + _CORE_KERNELS["render"]
+"""The kernel modules every run of a command compiles (an effect only some mixes use is left out, or a run
+without it would keep announcing a first run)."""
+
+
+def _stages(bar, task, command: str, width: int = 28):
+    """The progress callback ``(done, total, stage)`` of a command's bar. Its first call (the inputs are checked
+    by then) says so when this is the first run and the command's compiled kernels are not cached yet."""
+    from mixdown.compiled import FIRST_RUN_NOTICE, uncompiled_modules
+
+    cold = [bool(uncompiled_modules(_CORE_KERNELS[command]))]
+
+    def show(done: int, total: int, stage: str) -> None:
+        if cold[0]:
+            bar.console.print(FIRST_RUN_NOTICE, highlight=False, soft_wrap=True)
+            cold[0] = False
+        bar.update(task, completed=done, total=total, description=stage[:width])
+
+    return show
 
 
 def _progress_bar():
@@ -223,7 +246,7 @@ def analyze(
     try:
         with _progress_bar() as bar:
             task = bar.add_task("reading", total=None)
-            analysis, warnings = api.analyze_path(path, _parse_roles(role), progress=lambda done, total, stage: bar.update(task, completed=done, total=total, description=stage))
+            analysis, warnings = api.analyze_path(path, _parse_roles(role), progress=_stages(bar, task, "analyze"))
         figures = []
         if plot is not None:
             from mixdown.export.plots import plot_analysis

@@ -6,6 +6,7 @@ dependencies are hidden by an import hook, as on a base install (``pip install -
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -75,8 +76,8 @@ def test_the_base_install_mixes_without_any_optional_extra():
         for name in api.METHODS:
             api.method_function(name)
         import mixdown.export.report_html, mixdown.mastering.master, mixdown.console.session_render, mixdown.app.server
-        print(json.dumps({"loaded": sorted(m for m in %r if m in sys.modules)}))
-    """ % (OPTIONAL,))
+        print(json.dumps({"loaded": sorted(m for m in OPTIONAL if m in sys.modules)}))
+    """.replace("OPTIONAL", repr(OPTIONAL)))
     assert _result(done)["loaded"] == []
 
 
@@ -88,3 +89,34 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, args, extra):
     lines = result["output"].strip().splitlines()
     assert len(lines) == 1 and f"pip install 'mixdown[{extra}]'" in lines[0], result["output"]
     assert not (tmp_path / "corpus").exists()
+
+
+def test_uncompiled_kernels_are_found_in_numbas_cache_folder(tmp_path, monkeypatch):
+    import mixdown.compiled
+    from mixdown.compiled import uncompiled_modules
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    cold = uncompiled_modules()
+    assert {"audio/kernels.py", "analysis/kernels.py", "dsp/kernels/biquad.py", "dsp/limiter.py"} <= set(cold)
+    assert uncompiled_modules(("audio",)) == ["audio/kernels.py"]
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    audio = Path(mixdown.compiled.__file__).resolve().parent / "audio"  # numba: folder name + SHA-1 of its path
+    cache = tmp_path / f"audio_{hashlib.sha1(str(audio).encode()).hexdigest()}"
+    cache.mkdir()
+    (cache / f"kernels.scan_frames-38.{tag}.nbi").write_bytes(b"")
+    assert "audio/kernels.py" not in uncompiled_modules() and uncompiled_modules(("audio",)) == []
+    assert len(uncompiled_modules()) == len(cold) - 1
+
+
+def test_a_first_run_says_it_compiles_once_the_inputs_are_checked(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import mixdown.compiled
+    from mixdown.cli import app
+
+    monkeypatch.setattr(mixdown.compiled, "uncompiled_modules", lambda within=("",): ["audio/kernels.py"])
+    (tmp_path / "empty").mkdir()
+    refused = CliRunner().invoke(app, ["analyze", str(tmp_path / "empty")])
+    assert refused.exit_code == 2 and "compiling" not in refused.output
+    done = CliRunner().invoke(app, ["analyze", str(Path(__file__).parents[1] / "mixdown/assets/demo/saber-finalstep/stems")])
+    assert done.exit_code == 0 and mixdown.compiled.FIRST_RUN_NOTICE in " ".join(done.output.split())
