@@ -20,13 +20,15 @@ from sqlalchemy.orm import sessionmaker
 from mixdown.app.store import Job, now
 from mixdown.errors import MixdownError
 
-__all__ = ["MAX_ATTEMPTS", "Handler", "Worker"]
+__all__ = ["MAX_ATTEMPTS", "Handler", "Scrub", "Worker"]
 
 MAX_ATTEMPTS = 3
 _PROGRESS_EVERY_S = 0.25  # the most often a job's progress is written
 
 # handler(job, progress) -> result: progress(fraction in [0, 1], stage)
 Handler = Callable[[Job, Callable[[float, str], None]], dict]
+# scrub(job, message) -> the message as the page may show it (no server paths)
+Scrub = Callable[[Job, str], str]
 log = logging.getLogger("mixdown.studio")
 
 
@@ -36,10 +38,12 @@ class Worker:
     Args:
         factory: the database's session factory.
         handlers: ``{job kind: handler}``.
+        scrub: rewrites a failed job's message before it is kept (the studio's takes server paths out).
     """
 
-    def __init__(self, factory: sessionmaker, handlers: dict[str, Handler]):
+    def __init__(self, factory: sessionmaker, handlers: dict[str, Handler], scrub: Scrub | None = None):
         self.factory, self.handlers = factory, handlers
+        self.scrub = scrub or (lambda _job, message: message)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,13 +111,20 @@ class Worker:
             handler = self.handlers[job.kind]
             result = handler(job, progress)
         except MixdownError as e:
-            self._update(job.id, status="failed", error=str(e))
+            self._update(job.id, status="failed", error=self._shown(job, str(e)))
         except Exception as e:  # a bug: the page still gets a message, the log the traceback
             log.exception("job %s (%s) failed", job.id, job.kind)
-            self._update(job.id, status="failed", error=f"internal error ({type(e).__name__}: {e}); fix: report it "
-                                                        "with the server's log")
+            self._update(job.id, status="failed", error=self._shown(
+                job, f"internal error ({type(e).__name__}: {e}); fix: report it with the server's log"))
         else:
             self._update(job.id, status="done", stage="done", fraction=1.0, result=result)
+
+    def _shown(self, job: Job, message: str) -> str:
+        try:
+            return self.scrub(job, message)
+        except Exception:  # a bug: the page gets a message without details, the log the message
+            log.exception("scrubbing the message of job %s failed: %s", job.id, message)
+            return f"{job.kind} failed; fix: see the server's log for why"
 
     def _update(self, job_id: str, **values) -> None:
         with self.factory.begin() as db:

@@ -119,10 +119,17 @@ def create_app(settings: StudioSettings) -> FastAPI:
                     stored.loudness_lufs = found["integrated_lufs"]
         return result
 
+    def scrub(job: Job, message: str) -> str:
+        try:
+            project = project_of(job)
+        except NotFound:  # deleted meanwhile
+            project = None
+        return tasks.scrub_paths(message, settings, project)
+
     worker = Worker(factory, {
         "analyse": analyse,
         "mix": lambda job, progress: tasks.run_mix(settings, project_of(job), job, progress),
-        "render": lambda job, progress: tasks.run_render(settings, project_of(job), job, progress)})
+        "render": lambda job, progress: tasks.run_render(settings, project_of(job), job, progress)}, scrub)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -233,10 +240,12 @@ def create_app(settings: StudioSettings) -> FastAPI:
         folder = settings.data_dir / "uploads" / project_id
         folder.mkdir(exist_ok=True)
         destination = folder / stored.stored_name
-        size = await receive_upload(request.stream(), destination, settings.max_upload_bytes, filename or name)
-        info = await asyncio.to_thread(_describe, destination, kind)
-        stored.bytes = size
-        stored.sample_rate, stored.channels, stored.seconds, stored.loudness_lufs = info
+        size, checked = await receive_upload(request.stream(), destination, settings.max_upload_bytes,
+                                             filename or name)
+        stored.bytes, stored.warnings = size, list(checked.warnings) or None
+        stored.sample_rate, stored.channels, stored.seconds = checked.sample_rate, checked.channels, checked.seconds
+        if kind == "reference":  # the A/B switch plays it at the mix's loudness
+            stored.loudness_lufs = await asyncio.to_thread(_loudness, destination)
 
         def commit():
             with factory.begin() as db:
@@ -403,23 +412,16 @@ def create_app(settings: StudioSettings) -> FastAPI:
     return app
 
 
-def _describe(path: Path, kind: str) -> tuple[int, int, float, float | None]:
-    """``(sample_rate, channels, seconds, loudness)`` of an upload; the loudness (integrated LUFS) only for a
-    reference, which the A/B switch plays at the mix's loudness."""
-    from mixdown.audio.io import audio_info
+def _loudness(path: Path) -> float | None:
+    """The integrated loudness (LUFS) of an uploaded reference; None when silent."""
+    import numpy as np
+    import pyloudnorm
 
-    info = audio_info(path)
-    loudness = None
-    if kind == "reference":
-        import numpy as np
-        import pyloudnorm
+    from mixdown.audio import read_audio
 
-        from mixdown.audio import read_audio
-
-        audio, rate = read_audio(path)
-        value = pyloudnorm.Meter(rate).integrated_loudness(audio.T)
-        loudness = float(value) if np.isfinite(value) else None
-    return info.sample_rate, info.channels, info.frames / info.sample_rate, loudness
+    audio, rate = read_audio(path)
+    value = pyloudnorm.Meter(rate).integrated_loudness(audio.T)
+    return float(value) if np.isfinite(value) else None
 
 
 def _check_settings(genre: str | None, target: str | None) -> None:
@@ -449,7 +451,7 @@ def _file_json(f: StoredFile) -> dict:
             "channels": f.channels, "seconds": round(f.seconds, 3), "loudness_lufs": f.loudness_lufs,
             "detected_role": f.detected_role, "role_confidence": f.role_confidence,
             "role": f.role, "priority": f.priority, "pan": f.pan, "reverb": f.reverb, "keep": f.keep,
-            "audio": f"/api/projects/{f.project_id}/files/{f.id}/audio"}
+            "warnings": f.warnings or [], "audio": f"/api/projects/{f.project_id}/files/{f.id}/audio"}
 
 
 def _job_json(job: Job) -> dict:

@@ -21,6 +21,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
@@ -97,6 +99,7 @@ class StoredFile(Base):
     pan: Mapped[str | None] = mapped_column(String(20), default=None)
     reverb: Mapped[str | None] = mapped_column(String(20), default=None)
     keep: Mapped[bool] = mapped_column(Boolean, default=False)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # what decoding it found (silence)
     project: Mapped[Project] = relationship(back_populates="files")
 
     @property
@@ -182,7 +185,25 @@ def open_database(url: str) -> sessionmaker:
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     Base.metadata.create_all(engine)
+    _add_new_columns(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Add the (nullable) columns a newer studio keeps to the tables an older one made."""
+    found = inspect(engine)
+    missing = []
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in found.get_columns(table.name)}
+        missing += [(table.name, column) for column in table.columns if column.name not in present]
+    if not missing:
+        return
+    with engine.begin() as connection:
+        for table, column in missing:
+            if not column.nullable:
+                raise RuntimeError(f"{table}.{column.name}: a new column must be nullable to be added in place")
+            kind = column.type.compile(engine.dialect)
+            connection.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -7,7 +7,9 @@ the job made. Paths in a job's result are relative to its folder.
 
 from __future__ import annotations
 
+import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -23,7 +25,8 @@ from mixdown.console.recipe import Strip, source_path
 from mixdown.errors import ParameterError, RecipeError
 from mixdown.methods.intent import Intent
 
-__all__ = ["PREVIEW_SECONDS", "job_folder", "raw_sum", "remove_tree", "run_analysis", "run_mix", "run_render", "stems_folder", "upload_path"]
+__all__ = ["PREVIEW_SECONDS", "job_folder", "raw_sum", "remove_tree", "run_analysis", "run_mix", "run_render",
+           "scrub_paths", "stems_folder", "upload_path"]
 
 PREVIEW_SECONDS = 12.0
 """Length of the excerpt a preview render makes after an edit (the full render follows)."""
@@ -46,6 +49,20 @@ def job_folder(settings: StudioSettings, job_id: str) -> Path:
 
 def upload_path(settings: StudioSettings, stored: StoredFile) -> Path:
     return settings.data_dir / "uploads" / stored.project_id / stored.stored_name
+
+
+def scrub_paths(text: str, settings: StudioSettings, project: Project | None = None) -> str:
+    """``text`` (a message for the page) without server paths: an upload of ``project`` and a track's link in a
+    job's ``stems/`` folder become the file's name (``<track name><suffix>``); any other path under the data
+    folder, the home folder, the temporary folder or the installed package becomes its last part."""
+    if project is not None:
+        for f in project.files:
+            text = text.replace(str(upload_path(settings, f)), f"{f.name}{f.suffix}")
+    text = re.sub(re.escape(str(settings.data_dir / "jobs")) + r"/[0-9a-f]{32}/stems/", "", text)
+    roots = {str(settings.data_dir), str(Path.home()), tempfile.gettempdir(), str(Path(__file__).parents[2])}
+    for root in sorted((r for r in roots if len(r) > 1), key=len, reverse=True):
+        text = re.sub(re.escape(root) + r"(?:/[^\s'\"]*)?", lambda m: Path(m[0]).name or "(studio data)", text)
+    return text
 
 
 def stems_folder(settings: StudioSettings, project: Project, folder: Path) -> Path:
@@ -93,7 +110,7 @@ def run_analysis(settings: StudioSettings, project: Project, job: Job, progress:
                               "reason": found[f.name].role.reason,
                               "integrated_lufs": _finite(found[f.name].loudness.integrated_lufs)}
                        for f in stems if f.name in found},
-            "warnings": [str(w) for w in warnings]}
+            "warnings": [scrub_paths(str(w), settings, project) for w in warnings]}
 
 
 def _finite(x: float) -> float | None:
@@ -124,7 +141,8 @@ def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Prog
             "report": relative(result.report_path), "raw": relative(raw),
             "stems": [relative(p) for p in result.stems], "seconds": result.seconds,
             "sample_rate": result.sample_rate, "integrated_lufs": result.integrated_lufs,
-            "true_peak_db": result.true_peak_db, "warnings": [str(w) for w in result.warnings]}
+            "true_peak_db": result.true_peak_db,
+            "warnings": [scrub_paths(str(w), settings, project) for w in result.warnings]}
 
 
 def _reference(settings: StudioSettings, project: Project) -> Path | None:

@@ -78,7 +78,14 @@ function upload(file, kind) {
     request.setRequestHeader("X-Filename", encodeURIComponent(file.name));
     request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
     request.onload = () => {
-      if (request.status === 201) { item.remove(); resolve(true); return; }
+      if (request.status === 201) {
+        const warnings = JSON.parse(request.responseText).warnings || [];
+        if (!warnings.length) { item.remove(); resolve(true); return; }
+        item.className = "warning";  // kept, with what decoding found (a silent file)
+        item.textContent = warnings.join("; ");
+        resolve(true);
+        return;
+      }
       let error = `${file.name}: the server answered ${request.status}`;
       try { error = JSON.parse(request.responseText).error || error; } catch (_) { /* not JSON */ }
       item.className = "failed";
@@ -115,11 +122,13 @@ function showTracks(stems) {
   const focused = document.activeElement && document.activeElement.name;
   if (body.dataset.shown === JSON.stringify(stems)) return;  // unchanged: keep the user's open menus
   body.dataset.shown = JSON.stringify(stems);
-  body.innerHTML = "";
+  body.replaceChildren();
   const o = state.options;
   for (const t of stems) {
     const row = body.insertRow();
-    row.insertCell().textContent = t.name;
+    const name = row.insertCell();
+    name.textContent = t.name;
+    for (const w of t.warnings || []) name.append(Object.assign(document.createElement("span"), { className: "warn", textContent: w }));
     row.insertCell().textContent = t.detected_role ? `${t.detected_role} (${Math.round(100 * t.role_confidence)} %)` : "–";
     row.insertCell().append(control(t, "role", o.roles));
     row.insertCell().append(control(t, "priority", o.priorities));
