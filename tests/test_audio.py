@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,73 @@ def test_interrupted_write_removes_temp(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_audio(tmp_path / "x.wav", sine(100), RATE)
     assert os.listdir(tmp_path) == []
+
+
+_KILLED_WRITER = """
+import sys, time
+import numpy as np
+from mixdown.audio.io import AudioWriter
+with AudioWriter(sys.argv[1], 44100, 2) as writer:
+    block = np.full((2, 4410), 0.25, np.float32)
+    writer.write(block)
+    print("writing", flush=True)
+    while True:
+        writer.write(block)
+        time.sleep(0.005)
+"""
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_writer_killed_mid_file_leaves_no_partial_file_and_the_next_run_cleans_up(tmp_path, existing):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "mix.wav"
+    if existing:
+        write_audio(target, sine(100), RATE)
+    before = target.read_bytes() if existing else None
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).parent.parent)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        time.sleep(0.2)  # blocks keep arriving: the temp file grows
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(30)
+        writer.stdout.close()
+    stale = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].startswith(f".mix.wav.{writer.pid}.")  # the name carries the pid
+    assert (tmp_path / stale[0]).stat().st_size > 44  # it was killed mid-file
+    assert (target.read_bytes() if target.exists() else None) == before  # never half a file under the name
+    write_audio(target, sine(200), RATE)  # the next run that writes mix.wav removes the dead writer's temp
+    assert sorted(os.listdir(tmp_path)) == ["mix.wav"]
+    assert read_audio(target)[0].shape == (1, RATE // 2)
+
+
+def test_stale_temps_are_removed_but_never_a_live_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from mixdown.export.files import STALE_SECONDS, create_temp
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = tmp_path / f".mix.wav.{int(finished.stdout)}.0badc0de.tmp"
+    live = tmp_path / f".mix.wav.{os.getpid()}.1234abcd.tmp"  # this process is writing it
+    legacy = tmp_path / ".mix.wav.89abcdef.tmp"  # an older writer's name without a pid: judged by age
+    old_legacy = tmp_path / ".mix.wav.0123cdef.tmp"
+    other = tmp_path / ".recipe.json.1.abcd0123.tmp"  # another file's temps are that file's writer's business
+    for p in (dead, live, legacy, old_legacy, other):
+        p.write_bytes(b"partial")
+    long_ago = time.time() - STALE_SECONDS - 60
+    os.utime(old_legacy, (long_ago, long_ago))
+    tmp = create_temp(tmp_path / "mix.wav")
+    assert tmp.name.startswith(f".mix.wav.{os.getpid()}.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, legacy.name, other.name, tmp.name])
+    os.utime(live, (long_ago, long_ago))  # nothing written to it for a day: stale even though the pid runs
+    write_audio(tmp_path / "mix.wav", sine(100), RATE)
+    assert not live.exists() and tmp.exists()  # a fresh temp of a running process stays
 
 
 def test_protected_input_is_refused(tmp_path):

@@ -8,12 +8,21 @@ import contextlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mixdown.errors import MixdownError, OutputError
 
-__all__ = ["MAX_JSON_BYTES", "atomic_path", "create_temp", "read_json", "write_text_atomic"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "STALE_SECONDS",
+    "atomic_path",
+    "create_temp",
+    "read_json",
+    "remove_stale_temps",
+    "write_text_atomic",
+]
 
 MAX_JSON_BYTES = 64 << 20
 """Largest JSON file read (a recipe of 10,000 tracks is about 20 MB)."""
@@ -41,10 +50,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+STALE_SECONDS = 24 * 3600
+"""A temp file nobody has written to for this long is stale, whoever made it."""
+
+
 def create_temp(path: Path) -> Path:
-    """A new hidden file next to ``path``, created with the usual permissions (0666 minus the umask)."""
+    """A new hidden file next to ``path``, ``.NAME.<pid>.<random>.tmp``, created with the usual permissions
+    (0666 minus the umask); stale temp files of ``path`` (see :func:`remove_stale_temps`) are removed first."""
+    remove_stale_temps(path)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
@@ -55,6 +70,55 @@ def create_temp(path: Path) -> Path:
                 f"{path}: expected a writable folder, found {exc.strerror}; fix: check permissions of {path.parent}"
             ) from exc
     raise OutputError(f"{path}: could not create a temporary file next to it; fix: clean up .{path.name}.*.tmp")
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files an earlier writer of ``path`` left behind when it was killed mid-write.
+
+    A temp file ``.NAME.<pid>.<random>.tmp`` is stale when process ``pid`` no longer runs, or when nothing has
+    written to it for a day (:data:`STALE_SECONDS`; a reused pid, or the older ``.NAME.<random>.tmp`` names);
+    one a running process is writing is never touched. Files that cannot be removed are left (the folder may be
+    shared); nothing is raised.
+
+    Returns:
+        the paths removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+            continue
+        middle = entry.name[len(prefix):-len(".tmp")].split(".")
+        try:
+            if entry.is_symlink() or not entry.is_file():
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS
+            dead = len(middle) == 2 and middle[0].isdigit() and not _running(int(middle[0]))
+            if old or dead:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (one of another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process; a number no pid can be
+        return False
+    except OSError:  # PermissionError: it runs under another user
+        return True
+    return True
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
