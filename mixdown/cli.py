@@ -368,27 +368,53 @@ def processors() -> None:
 @app.command()
 def serve(
     data: Path = typer.Option(Path("~/.mixdown/studio"), "--data", help="folder for uploads, mixes and the database"),
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (127.0.0.1: this computer only)"),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="address to listen on (127.0.0.1: this computer only, no token asked; any other "
+                                  "address asks every visitor for the token)"),
     port: int = typer.Option(8000, "--port"),
     database: str | None = typer.Option(None, "--database",
                                            help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: "
                                                 "SQLite in --data)"),
     max_upload_mb: float = typer.Option(512.0, "--max-upload-mb", help="largest file accepted"),
-    token: str | None = typer.Option(None, "--token", envvar="MIXDOWN_ADMIN_TOKEN",
-                                        help="admin secret for listening tests (default: made once, kept in --data)"),
+    token: str | None = typer.Option(None, "--token", envvar=["MIXDOWN_TOKEN", "MIXDOWN_ADMIN_TOKEN"],
+                                        help="the studio's secret: the listening tests' admin side, and every page "
+                                             "when --host is not loopback (default: made once, kept in --data)"),
+    allowed_host: list[str] | None = typer.Option(None, "--allowed-host",
+                                                   help="another name the studio answers to, e.g. the one a reverse "
+                                                        "proxy or the network uses (repeatable; localhost, "
+                                                        "127.0.0.1, [::1] and --host always)"),
+    require_token: bool = typer.Option(False, "--require-token",
+                                       help="ask for the token on 127.0.0.1 too (other users of this computer)"),
 ) -> None:
     """Run the studio: a local web app to upload stems, mix, adjust, compare, download and run listening tests."""
+    import socket
+
     try:
         from mixdown.app.server import serve as run
         from mixdown.app.settings import StudioSettings
 
-        settings = StudioSettings(data, database, max_upload_mb, admin_token=token)
+        settings = StudioSettings(data, database, max_upload_mb, admin_token=token, host=host,
+                                  allowed_hosts=list(allowed_host or []), require_token=require_token or None)
     except MixdownError as e:
         _fail(e)
+    name = socket.gethostname() if settings.binds_everywhere else settings.host
+    url = f"http://{f'[{name}]' if ':' in name and not name.startswith('[') else name}:{port}"
     out = _stdout()
-    out.print(f"mixdown studio: http://{host}:{port}/  (data in {settings.data_dir})", highlight=False)
-    out.print(f"listening tests (admin): http://{host}:{port}/admin?token={settings.admin_token}", highlight=False)
-    run(settings, host, port)
+    out.print(f"mixdown studio: {url}/  (data in {settings.data_dir})", highlight=False)
+    if settings.token_required:
+        out.print(f"log in (the link sets a cookie): {url}/login?token={settings.admin_token}", highlight=False)
+        also = " and this computer's IP addresses" if settings.binds_everywhere else ""
+        out.print(f"answers to: {', '.join(sorted(settings.host_names()))}{also} (more with --allowed-host)",
+                  highlight=False)
+    else:
+        out.print(f"listening tests (admin): {url}/admin?token={settings.admin_token}", highlight=False)
+        out.print("no token asked: every user and program on this computer can use the studio "
+                  "(--require-token asks for it)", highlight=False)
+    if not settings.loopback:
+        terminal.print("[bold yellow]warning:[/] reachable from the network over plain HTTP: the token and the audio "
+                       "travel unencrypted; put a TLS proxy in front before it leaves a trusted network "
+                       "(docs/studio.md, Security)", highlight=False)
+    run(settings, port)
 
 
 data_app = _Typer(no_args_is_help=True, help="Training data: synthetic corpus, dataset loaders.")

@@ -30,7 +30,7 @@ def _wav(frequency: float, seconds: float = 3.0, channels: int = 1, level: float
 @pytest.fixture
 def studio(tmp_path):
     settings = StudioSettings(tmp_path / "data", max_upload_mb=1.0, max_files=4)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         client.settings = settings
         yield client
 
@@ -198,6 +198,7 @@ def test_mix_render_and_downloads(studio):
     assert pyloudnorm.Meter(rate).integrated_loudness(raw) == pytest.approx(result["integrated_lufs"], abs=0.3)
     report = studio.get(mix["files"]["report"])
     assert report.status_code == 200 and "<html" in report.text.lower()
+    assert "sandbox" in report.headers["content-security-policy"]  # its inline style, no script, an origin of its own
     recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
     assert [t["name"] for t in recipe["tracks"]] == ["bass", "keys", "lead"]
     portable = json.loads(studio.get(f"{mix['files']['recipe']}?download=1").text)

@@ -18,7 +18,7 @@ from tests.test_studio_api import _project, _upload, _wait, _wav
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     settings = StudioSettings(tmp_path_factory.mktemp("studio"), admin_token="secret-token")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         client.settings = settings
         songs = []
         for k, with_reference in enumerate((True, False)):

@@ -52,7 +52,7 @@ def postgres_url():
 
 def test_projects_jobs_and_tests_on_postgresql(postgres_url, tmp_path):
     settings = StudioSettings(tmp_path / "data", database_url=postgres_url, admin_token="t")
-    with TestClient(create_app(settings)) as studio:
+    with TestClient(create_app(settings), base_url="http://localhost") as studio:
         project_id = _project(studio, genre="rock")
         for name, f in (("bass.wav", 80), ("keys.wav", 440)):
             assert _upload(studio, project_id, name, _wav(f, 4.0)).status_code == 201
@@ -66,6 +66,6 @@ def test_projects_jobs_and_tests_on_postgresql(postgres_url, tmp_path):
         assert studio.post(f"/api/listen/p/{plan['participant']}/ratings", json={"ratings": ratings}).status_code == 200
         results = studio.get(f"/api/tests/{test['id']}/results", headers={"Authorization": "Bearer t"}).json()
         assert results["ratings"] == 3 and all(r["mean"] == 70.0 for r in results["summary"])
-    with TestClient(create_app(settings)) as studio:  # a restart finds everything in the database
+    with TestClient(create_app(settings), base_url="http://localhost") as studio:  # a restart finds everything in the database
         state = studio.get(f"/api/projects/{project_id}").json()
         assert [s["name"] for s in state["stems"]] == ["bass", "keys"] and state["jobs"][0]["status"] == "done"

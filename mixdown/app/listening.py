@@ -2,8 +2,9 @@
 participant gets the trials and stimuli in their own random order, rates every stimulus 0-100 on each
 criterion, and the answers land in the database; the results page shows means, 95 % intervals, a plot and CSV.
 
-Admin routes need the studio's admin token (``Authorization: Bearer <token>`` or ``?token=``); a participant
-needs the test's join key, which is part of its link, and then only their own random participant id.
+Admin routes need the studio's token (``Authorization: Bearer <token>``, the login cookie or ``?token=``); a
+participant needs the test's join key, which is part of its link, and then only their own random participant
+id (the studio's gate lets participants' pages and routes through without the token).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from mixdown.app import tasks
 from mixdown.app.errors import Forbidden, NotFound
+from mixdown.app.security import authenticated, presented_tokens
 from mixdown.app.settings import StudioSettings
 from mixdown.app.store import (
     Job,
@@ -81,9 +83,8 @@ def listening_routes(settings: StudioSettings, factory: sessionmaker) -> APIRout
     router = APIRouter()
 
     def admin(request: Request) -> None:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() \
-            or request.query_params.get("token", "")
-        if not secrets.compare_digest(given.encode(), settings.admin_token.encode()):
+        if not authenticated(settings, request):
+            given = presented_tokens(request)
             raise Forbidden("admin token: expected the studio's admin token, found "
                             f"{'a wrong one' if given else 'none'}; fix: open the admin link `mixdown serve` printed "
                             "(the token is also in the data folder's admin_token file)")

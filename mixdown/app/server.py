@@ -1,8 +1,9 @@
 """The studio's web server: the page, the JSON API over the library, audio streaming and job progress.
 
-``create_app(settings)`` builds the FastAPI app (its lifespan opens the database and runs the worker);
+``create_app(settings)`` builds the FastAPI app (its lifespan opens the database and runs the worker) behind
+the :class:`~mixdown.app.security.Guard` (Host allow-list, cross-site refusal, the token, security headers);
 ``mixdown serve`` runs it with uvicorn on localhost. Every error reaches the page as ``{"error": message}``
-with the message the CLI would print (what was expected, what was found, the fix).
+with the message the CLI would print (what was expected, what was found, the fix), without server paths.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -34,6 +36,7 @@ from mixdown.app import tasks
 from mixdown.app.errors import NotFound, StudioError
 from mixdown.app.jobs import Worker
 from mixdown.app.listening import listening_routes
+from mixdown.app.security import REPORT_CSP, Guard, inline_script_csp, login_routes
 from mixdown.app.settings import StudioSettings
 from mixdown.app.store import Job, Project, StoredFile, dispose, new_id, open_database
 from mixdown.app.uploads import (
@@ -138,13 +141,15 @@ def create_app(settings: StudioSettings) -> FastAPI:
         worker.stop()
         dispose(factory)
 
-    app = FastAPI(title="mixdown studio", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title="mixdown studio", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
     app.state.settings, app.state.factory, app.state.worker = settings, factory, worker
+    app.add_middleware(Guard, settings=settings)
 
     @app.exception_handler(MixdownError)
     async def mixdown_error(_request: Request, e: MixdownError):
         status = e.status if isinstance(e, StudioError) else 400
-        return JSONResponse({"error": str(e)}, status_code=status)
+        return JSONResponse({"error": tasks.scrub_paths(str(e), settings)}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, e: RequestValidationError):
@@ -158,7 +163,15 @@ def create_app(settings: StudioSettings) -> FastAPI:
     def studio_page():
         return HTMLResponse((_STATIC / "studio.html").read_text(encoding="utf-8"))
 
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs():
+        """FastAPI's Swagger page: its script and style come from jsDelivr, its inline script by hash."""
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API")
+        page.headers["Content-Security-Policy"] = inline_script_csp(page.body, "https://cdn.jsdelivr.net")
+        return page
+
     app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
+    app.include_router(login_routes(settings))
     app.include_router(listening_routes(settings, factory))
 
     @app.get("/api/health")
@@ -372,7 +385,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
         return FileResponse(path, media_type=_media_type(path.suffix),
                             filename=name if download else None,
-                            content_disposition_type="attachment" if download else "inline")
+                            content_disposition_type="attachment" if download else "inline",
+                            headers={"Content-Security-Policy": REPORT_CSP} if what == "report" else None)
 
     @app.get("/api/jobs/{job_id}/stems.zip")
     def job_stems(job_id: str):
@@ -484,8 +498,9 @@ def _media_type(suffix: str) -> str:
             }.get(suffix.lower(), "application/octet-stream")
 
 
-def serve(settings: StudioSettings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the studio until interrupted (uvicorn, one process: the worker is a thread of it)."""
+def serve(settings: StudioSettings, port: int = 8000) -> None:
+    """Run the studio on ``settings.host`` until interrupted (uvicorn, one process: the worker is a thread of it)."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=settings.host.strip("[]"), port=port, log_level="warning",
+                server_header=False)

@@ -7,6 +7,7 @@ let token = sessionStorage.getItem("mixdown-token") || new URLSearchParams(locat
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}), Authorization: `Bearer ${token}` };
   const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) { location.assign("/login"); throw new Error("log in first"); }
   if (response.status === 204) return null;
   const body = await response.json().catch(() => ({ error: `${path}: the server answered ${response.status}` }));
   if (!response.ok) throw Object.assign(new Error(body.error), { status: response.status });
@@ -23,10 +24,10 @@ async function open() {
   try {
     await showTests();
   } catch (e) {
-    if (e.status === 403) { $("token-panel").hidden = false; say(e.message); return; }
+    if (e.status === 403) { $("token-panel").hidden = false; if (token) say(e.message); return; }
     throw e;
   }
-  sessionStorage.setItem("mixdown-token", token);
+  if (token) sessionStorage.setItem("mixdown-token", token);
   history.replaceState(null, "", "/admin");  // the token leaves the address bar
   $("token-panel").hidden = true;
   $("create-panel").hidden = $("tests-panel").hidden = false;
@@ -35,7 +36,7 @@ async function open() {
 
 async function showMixes() {
   const box = $("mix-choices");
-  box.innerHTML = "";
+  box.replaceChildren();
   for (const summary of await api("/api/projects")) {
     const project = await api(`/api/projects/${summary.id}`);
     const mixes = project.jobs.filter((j) => j.status === "done" && (j.kind === "mix" || (j.kind === "render" && !j.result.preview)));
@@ -59,7 +60,7 @@ async function showMixes() {
 async function showTests() {
   const tests = await api("/api/tests");
   const body = $("tests").querySelector("tbody");
-  body.innerHTML = "";
+  body.replaceChildren();
   for (const t of tests) {
     const row = body.insertRow();
     row.insertCell().textContent = t.name;
@@ -79,7 +80,7 @@ async function showResults(id) {
   $("results-panel").hidden = false;
   $("results-title").textContent = `Results: ${r.name} (${r.participants} participants, ${r.finished} finished, ${r.ratings} ratings)`;
   const body = $("results").querySelector("tbody");
-  body.innerHTML = "";
+  body.replaceChildren();
   for (const s of r.summary) {
     const row = body.insertRow();
     for (const v of [s.criterion, s.condition, s.count, s.mean.toFixed(1), s.ci95 ? `${s.ci95[0].toFixed(1)} – ${s.ci95[1].toFixed(1)}` : "–"]) row.insertCell().textContent = v;
@@ -117,4 +118,4 @@ async function create(e) {
 
 $("token-form").onsubmit = guarded(async (e) => { e.preventDefault(); token = $("token").value; await open(); });
 $("create-form").onsubmit = guarded(create);
-if (token) guarded(open)(); else $("token-panel").hidden = false;
+guarded(open)();  // with the token given, or the login cookie (which the token form is not needed for)

@@ -54,9 +54,10 @@ function showTrial() {
   $("trial").hidden = false;
   $("trial-title").textContent = trial.title;
   const head = $("ratings").querySelector("thead tr");
-  head.innerHTML = "<th>Version</th>" + plan.criteria.map((c) => `<th>${c}</th>`).join("");
+  // the criteria are the admin's text: set as text, never parsed as markup
+  head.replaceChildren(...["Version", ...plan.criteria].map((c) => Object.assign(document.createElement("th"), { textContent: c })));
   const body = $("ratings").querySelector("tbody");
-  body.innerHTML = "";
+  body.replaceChildren();
   players = [];
   const heard = new Set();
   if (trial.reference) {

@@ -14,6 +14,7 @@ function startPlaying(audio) {
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
+  if (response.status === 401) { location.assign("/login"); throw new Error("log in first"); }
   if (response.status === 204) return null;
   const body = await response.json().catch(() => ({ error: `${path}: the server answered ${response.status}` }));
   if (!response.ok) throw new Error(body.error || `${path}: the server answered ${response.status}`);
@@ -32,7 +33,7 @@ const guarded = (f) => async (...args) => { try { say(""); await f(...args); } c
 
 // --- projects --------------------------------------------------------------------------------------------------
 function fill(select, values, blank) {
-  select.innerHTML = "";
+  select.replaceChildren();
   if (blank !== undefined) select.append(new Option(blank, ""));
   for (const v of values) select.append(new Option(v, v));
 }
@@ -316,7 +317,7 @@ function slider(label, min, max, step, value, unit, onchange) {
 
 function buildMixer() {
   const strips = $("strips");
-  strips.innerHTML = "";
+  strips.replaceChildren();
   const hasReverb = state.recipe.returns.some((r) => r.name === "reverb");
   state.recipe.tracks.forEach((track, i) => {
     const original = state.original.tracks[i];
