@@ -503,4 +503,4 @@ def serve(settings: StudioSettings, port: int = 8000) -> None:
     import uvicorn
 
     uvicorn.run(create_app(settings), host=settings.host.strip("[]"), port=port, log_level="warning",
-                server_header=False)
+                server_header=False, timeout_graceful_shutdown=5)  # a page's open event stream must not hold a stop
