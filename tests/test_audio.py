@@ -439,6 +439,72 @@ def test_a_bad_file_in_a_folder_is_named(tmp_path):
         load_session(tmp_path)
 
 
+@pytest.mark.parametrize("name, subtype", [("cut.wav", "PCM_16"), ("cut24.wav", "PCM_24"), ("cut.aiff", "PCM_16"),
+                                           ("cut.wav", "FLOAT")])
+def test_a_file_whose_data_ends_before_its_header_says_is_refused(tmp_path, name, subtype):
+    path = put(tmp_path, name, sine(100, seconds=1.0), subtype=subtype)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) * 3 // 4])  # a copy that stopped
+    with pytest.raises(AudioInputError, match=rf"{name}: expected {RATE} frames .*truncated \(\d+ of {RATE} "
+                                              r"frames\).*fix: export or copy it again"):
+        read_audio(path)
+    path.write_bytes(whole)  # the whole file reads (chunks after the data too: the header is read, not guessed)
+    assert read_audio(path)[0].shape == (1, RATE)
+
+
+def test_a_flac_that_stops_decoding_is_refused_with_how_far_it_got(tmp_path):
+    path = put(tmp_path, "cut.flac", sine(100, seconds=2.0))
+    path.write_bytes(path.read_bytes()[:-3000])
+    with pytest.raises(AudioInputError, match=r"cut\.flac: expected 88200 frames .*decoding error after \d+ of "
+                                              r"them.*truncated or corrupt; fix"):
+        read_audio(path)
+
+
+def test_a_truncated_lossy_file_loads_with_a_warning(tmp_path):
+    put(tmp_path, "a.wav", sine(100, seconds=2.0))
+    path = put(tmp_path, "cut.mp3", sine(200, seconds=2.0))  # the encoder's Xing header counts the frames
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    session = load_session(tmp_path)
+    codes = {(w.track, w.code) for w in session.warnings}
+    assert ("cut", "truncated") in codes and ("cut", "length_mismatch") not in codes  # its own header: 2 s
+    assert session.samples == 2 * RATE
+
+
+@pytest.mark.parametrize("rate", [1, 4000, 7999, 384001, 768000])
+def test_rates_outside_8_to_384_khz_are_refused_up_front(tmp_path, rate):
+    path = put(tmp_path, "odd.wav", sine(1, seconds=max(1.0, 2.0 / rate), rate=max(rate, 1)), rate=rate)
+    with pytest.raises(AudioInputError, match=rf"odd\.wav: expected a sample rate of 8000\.\.384000 Hz, found "
+                                              rf"{rate} Hz.*fix"):
+        audio_io.audio_info(path)
+
+
+def test_folder_scan_names_what_it_leaves_out(tmp_path):
+    from mixdown.audio import plan_session
+
+    for name in ["kick.wav", "mix.wav", "Mixture.flac", "preview.wav"]:
+        put(tmp_path, name, sine(100))
+    (tmp_path / "x.wav").mkdir()
+    plan = plan_session(tmp_path)
+    assert plan.names == ["kick"]
+    skipped = {w.track: w.message for w in plan.warnings}
+    assert set(skipped) == {"mix.wav", "Mixture.flac", "preview.wav", "x.wav"}
+    assert "rename it (e.g. mix_track.wav)" in skipped["mix.wav"] and "a folder" in skipped["x.wav"]
+    assert {w.code for w in plan.warnings} == {"skipped"}
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    put(alone, "mix.wav", sine(100))
+    assert plan_session(alone).names == ["mix"] and plan_session(alone).warnings == ()  # a mix on its own is kept
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_a_link_that_leads_nowhere_is_refused(tmp_path, kind):
+    put(tmp_path, "kick.wav", sine(100))
+    (tmp_path / "bass.wav").symlink_to(tmp_path / ("bass.wav" if kind == "loop" else "gone.wav"))
+    words = "link that loops back on itself" if kind == "loop" else r"link to .*gone\.wav, which does not exist"
+    with pytest.raises(AudioInputError, match=rf"bass\.wav: expected an audio file, found a symbolic {words}.*fix"):
+        load_session(tmp_path)
+
+
 def test_stack_duplicates_mono_only_when_asked(tmp_path):
     put(tmp_path, "a_mono.wav", sine(100))
     put(tmp_path, "b_stereo.wav", np.stack([sine(100)[0], sine(200)[0]]))

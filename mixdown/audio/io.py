@@ -7,6 +7,8 @@ target folder that replaces the target in one ``os.replace``, so a crash never l
 from __future__ import annotations
 
 import os
+import shlex
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from mixdown.export.files import create_temp
 __all__ = [
     "AUDIO_EXTENSIONS",
     "LOSSY_EXTENSIONS",
+    "RATE_RANGE_HZ",
     "UNSUPPORTED_EXTENSIONS",
     "WRITE_FORMATS",
     "AudioInfo",
@@ -52,6 +55,7 @@ WRITE_FORMATS = {
     "float32": ("WAV", "FLOAT", None, (".wav", ".wave")),
     "flac": ("FLAC", "PCM_24", 24, (".flac",)),
 }
+RATE_RANGE_HZ = (8000, 384000)  # sample rates a session may have: telephone speech .. the highest studio rate
 CLIP_LEVEL = 0.999  # |x| at or above this counts as full scale
 CLIP_RUN = 3  # this many consecutive full-scale samples in one channel mean clipping, not a peak
 RESAMPLE_QUALITY = "VHQ"
@@ -101,8 +105,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         ``(audio, sample_rate)``: ``audio`` float32 ``(channels, samples)`` with full scale at +-1.0;
         ``sample_rate`` in Hz.
     Raises:
-        AudioInputError: missing or empty file, format libsndfile cannot decode, more than 2 channels,
-            NaN/inf samples. The message names the file and the fix.
+        AudioInputError: missing or empty file, format libsndfile cannot decode, more than 2 channels, a sample
+            rate outside 8..384 kHz (:data:`RATE_RANGE_HZ`), a file whose data ends before its header says
+            (truncated) or fails to decode part way, NaN/inf samples. The message names the file and the fix.
 
     Properties: the file is opened read-only and never modified; deterministic.
 
@@ -130,11 +135,15 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
             f"read ({exc}); fix: {_convert_fix(path)}"
         ) from None
     _check_channels(path, info.channels)
+    _check_rate(path, info.sample_rate)
     if info.frames == 0:
         raise AudioInputError(
             f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
             "fix: export the track again or remove the file"
         )
+    declared = _declared_frames(path)
+    if declared is not None and declared > info.frames:
+        raise _truncated(path, info.frames, declared, info.sample_rate)
     return info
 
 
@@ -160,12 +169,19 @@ def read_audio_scanned(path: str | os.PathLike,
         with sf.SoundFile(str(path), mode="r") as snd:
             frames = snd.read(dtype="float32", always_2d=True)
     except sf.SoundFileError as exc:
-        raise AudioInputError(f"{path}: expected readable audio, found a decoding error ({exc}); fix: {_convert_fix(path)}") from None
+        decoded = _decodable_frames(path)
+        raise AudioInputError(
+            f"{path}: expected {info.frames} frames of {info.format} audio as its header says, found a decoding "
+            f"error after {decoded} of them ({exc}): the file is truncated or corrupt; fix: export or copy it again (to "
+            f"keep what decodes: `ffmpeg -i {_quoted(path.name)} {_quoted(path.stem + '_fixed.wav')}`)"
+        ) from None
     if frames.shape[0] == 0:
         raise AudioInputError(
             f"{path}: expected audio samples, found a {info.format} header with 0 frames; "
             "fix: export the track again or remove the file"
         )
+    if frames.shape[0] < info.frames and not info.lossy:  # lossy formats' lengths may be estimates: load warns
+        raise _truncated(path, frames.shape[0], info.frames, info.sample_rate)
     resampling = sample_rate is not None and sample_rate != info.sample_rate
     audio, scan = scan_frames(frames, CLIP_LEVEL, CLIP_RUN, channels_first=not resampling)
     if scan.nonfinite:
@@ -197,16 +213,106 @@ def _check_input_file(path: Path) -> None:
 
 
 def _convert_fix(path: Path) -> str:
-    return f"convert it, e.g. `ffmpeg -i {path.name} -c:a flac {path.stem}_converted.flac`, and load that file"
+    return (f"convert it, e.g. `ffmpeg -i {_quoted(path.name)} -c:a flac {_quoted(path.stem + '_converted.flac')}`, "
+            "and load that file")
 
 
 def _check_channels(path: Path, channels: int) -> None:
     if channels > 2:
         raise AudioInputError(
             f"{path}: expected a mono or stereo file, found {channels} channels; fix: split it into one file per "
-            f"channel (or stereo pair), e.g. `ffmpeg -i {path.name} -af \"pan=mono|c0=c0\" {path.stem}_1.wav`, "
-            f"then c0=c1 for {path.stem}_2.wav and so on, and load those files instead"
+            f"channel (or stereo pair), e.g. `ffmpeg -i {_quoted(path.name)} -af \"pan=mono|c0=c0\" "
+            f"{_quoted(path.stem + '_1.wav')}`, then c0=c1 for {path.stem}_2.wav and so on, and load those files "
+            "instead (mixdown does not fold surround to stereo: where each channel sits is a mixing decision)"
         )
+
+
+def _check_rate(path: Path, sample_rate: int) -> None:
+    low, high = RATE_RANGE_HZ
+    if not low <= sample_rate <= high:
+        raise AudioInputError(
+            f"{path}: expected a sample rate of {low}..{high} Hz, found {sample_rate} Hz in its header; fix: if "
+            f"the header is wrong, correct it; else resample the file, e.g. `ffmpeg -i {_quoted(path.name)} -ar "
+            f"48000 {_quoted(path.stem + '_48k' + path.suffix)}`, and load that file"
+        )
+
+
+def _truncated(path: Path, frames: int, declared: int, sample_rate: int) -> AudioInputError:
+    return AudioInputError(
+        f"{path}: expected {declared} frames ({declared / sample_rate:.3f} s) as its header says, found the data "
+        f"ending after {frames} ({frames / sample_rate:.3f} s): truncated ({frames} of {declared} frames), cut off "
+        f"while being written or copied; fix: export or copy it again (to mix the part that is there, rewrite it: "
+        f"`ffmpeg -i {_quoted(path.name)} {_quoted(path.stem + '_fixed' + path.suffix)}`)"
+    )
+
+
+def _quoted(name: str) -> str:
+    """A file name as a shell command needs it: quoted when it holds spaces, quotes or a leading dash."""
+    name = f"./{name}" if name.startswith("-") else name
+    return shlex.quote(name)
+
+
+def _decodable_frames(path: Path) -> int:
+    """How many frames decode before libsndfile's first error (for the message about a corrupt file)."""
+    done = 0
+    try:
+        with sf.SoundFile(str(path), mode="r") as snd:
+            while True:
+                block = snd.read(4096, dtype="float32", always_2d=True)
+                if not len(block):
+                    return done
+                done += len(block)
+    except (sf.SoundFileError, RuntimeError):
+        return done
+
+
+def _declared_frames(path: Path) -> int | None:
+    """The frame count a WAV or AIFF header declares (libsndfile reports the frames the file really holds, so a
+    file cut off mid-data reads shorter without a word); None for other formats, and for a WAV written as a
+    stream (data size 0 or 0xFFFFFFFF: "until the end of the file")."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+                return _wav_declared(f, "<" if head[:4] == b"RIFF" else ">")
+            if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                return _aiff_declared(f)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _chunks(f, order: str):
+    """``(id, size, offset of its data)`` of each RIFF/IFF chunk from the current position."""
+    while True:
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        size = struct.unpack(order + "I", header[4:])[0]
+        start = f.tell()
+        yield header[:4], size, start
+        f.seek(start + size + (size & 1))
+
+
+def _wav_declared(f, order: str) -> int | None:
+    block_align = None
+    for chunk, size, start in _chunks(f, order):
+        if chunk == b"fmt " and size >= 14:
+            f.seek(start + 12)
+            block_align = struct.unpack(order + "H", f.read(2))[0]
+        elif chunk == b"data":
+            if size in (0, 0xFFFFFFFF) or not block_align:
+                return None
+            return size // block_align
+    return None
+
+
+def _aiff_declared(f) -> int | None:
+    for chunk, size, start in _chunks(f, ">"):
+        if chunk == b"COMM" and size >= 6:
+            f.seek(start + 2)
+            return struct.unpack(">I", f.read(4))[0]
+    return None
 
 
 def write_audio(

@@ -7,6 +7,7 @@ reports what a mixer should know about the inputs (silent, clipped, DC offset, l
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -57,10 +58,16 @@ WARNING_CODES = (
     "rate_mismatch",
     "lossy_source",
     "mono_as_stereo",
+    "truncated",
+    "skipped",
 )
+MIX_NAMES = ("mix", "mixture", "master", "preview")
+"""File names (stems, any case) of a whole mix, not a track: mixdown's own ``mix.wav`` / ``preview.wav``, a
+dataset's ``mixture.flac``. A folder scan leaves them out (with a ``skipped`` warning) when it holds other audio."""
 SILENT_PEAK_DBFS = -80.0  # peak below this: the track carries (almost) nothing
 DC_LIMIT = 0.01  # |mean| above this is a DC offset worth removing
 MONO_DIFFERENCE_DB = -80.0  # peak of L - R below this (re the track's peak): the stereo file holds mono
+_LOSSY_LENGTH_SLACK = 2304  # two MPEG frames: a lossy file may decode this much short of its header's length
 
 Progress = Callable[[int, int, str], None]
 
@@ -220,12 +227,14 @@ class SessionPlan:
         infos: their checked headers.
         sample_rate: the session rate in Hz.
         samples: the session length at that rate (the longest track's; the others are padded to it).
+        warnings: what the folder scan left out (``skipped``: a full mix beside stems, a folder named like audio).
     """
 
     paths: list[Path]
     infos: list[AudioInfo]
     sample_rate: int
     samples: int
+    warnings: tuple[LoadWarning, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -267,12 +276,12 @@ def plan_session(source: str | os.PathLike | Iterable[str | os.PathLike],
     Raises:
         AudioInputError: as :func:`load_session` (except NaN/inf samples, which only reading finds).
     """
-    paths = _source_paths(source)
+    paths, skipped = _source_paths(source)
     _check_unique_names([(p.stem, p) for p in paths])
     infos = [audio_info(p) for p in paths]
     rate = _session_rate([info.sample_rate for info in infos], sample_rate)
     plan = SessionPlan(paths, infos, rate, 0)
-    return SessionPlan(paths, infos, rate, max(plan.track_samples(i) for i in range(len(paths))))
+    return SessionPlan(paths, infos, rate, max(plan.track_samples(i) for i in range(len(paths))), tuple(skipped))
 
 
 def load_tracks(plan: SessionPlan, indices: Iterable[int] | None = None, progress: Progress | None = None,
@@ -308,13 +317,22 @@ def load_tracks(plan: SessionPlan, indices: Iterable[int] | None = None, progres
                 warnings.append(LoadWarning(
                     "rate_mismatch", name,
                     f"{info.sample_rate} Hz file resampled to the session's {plan.sample_rate} Hz (soxr VHQ)"))
-            missing = plan.samples - audio.shape[1]
+            own = plan.track_samples(i)  # as its header says
+            if own - audio.shape[1] > max(tolerance, _LOSSY_LENGTH_SLACK):  # only lossy files get here (read refuses others)
+                warnings.append(LoadWarning(
+                    "truncated", name,
+                    f"decodes to {audio.shape[1] / plan.sample_rate:.3f} s of the {own / plan.sample_rate:.3f} s its "
+                    "header says: probably cut off while being written or copied (or its header only estimates "
+                    "the length); padded with silence; if it is cut off, export or copy it again",
+                ))
+            missing = plan.samples - own
             if missing > tolerance:
                 warnings.append(LoadWarning(
                     "length_mismatch", name,
                     f"{missing} samples ({missing / plan.sample_rate:.3f} s) shorter than the longest track "
                     f"({plan.paths[longest].stem}); padded with silence at the end",
                 ))
+            missing = plan.samples - audio.shape[1]
             if missing:  # a header that under-counted its frames reads longer: the plan's length wins
                 audio = np.pad(audio, ((0, 0), (0, missing))) if missing > 0 else audio[:, :plan.samples]
             tracks.append(Track(name, path, torch.from_numpy(audio), info.sample_rate))
@@ -357,13 +375,15 @@ def load_session(
     return load_tracks(plan_session(source, sample_rate), progress=progress)
 
 
-def _source_paths(source) -> list[Path]:
+def _source_paths(source) -> tuple[list[Path], list[LoadWarning]]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
             return _scan_folder(path)
         if path.exists():
-            return [path]
+            return [path], []
+        if path.is_symlink():
+            _broken_link(path)
         raise AudioInputError(
             f"{path}: expected a folder of audio files or an audio file, found nothing at this path; "
             "fix: check the path"
@@ -371,21 +391,64 @@ def _source_paths(source) -> list[Path]:
     paths = [Path(p) for p in source]
     if not paths:
         raise AudioInputError("expected at least one audio file, found an empty list; fix: pass files or a folder")
-    return paths
+    return paths, []
 
 
-def _scan_folder(folder: Path) -> list[Path]:
-    """Audio files directly in ``folder``, in natural name order; unsupported audio is kept so it fails loudly."""
+def _scan_folder(folder: Path) -> tuple[list[Path], list[LoadWarning]]:
+    """Audio files directly in ``folder``, in natural name order, and warnings naming what was left out.
+
+    Unsupported audio is kept so it fails loudly; a link named like audio that leads nowhere (dangling, or a
+    loop) is refused, since the track it stood for would be missing from the mix; a folder or special file
+    named like audio is skipped with a warning; so is a full mix (:data:`MIX_NAMES`) beside other audio, so
+    an earlier ``mix.wav`` or a dataset's ``mixture.flac`` is never mixed in as a track.
+    """
     picked = AUDIO_EXTENSIONS + UNSUPPORTED_EXTENSIONS
-    files = [p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file()]
-    audio = [p for p in files if p.suffix.lower() in picked]
+    try:
+        entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=natural_key)
+    except OSError as e:
+        raise AudioInputError(f"{folder}: expected a readable folder, found {e.strerror}; fix: check its "
+                              "permissions") from None
+    audio, skipped, others = [], [], 0
+    for p in entries:
+        if p.suffix.lower() not in picked:
+            others += 1
+        elif p.is_file():
+            audio.append(p)
+        elif p.is_symlink() and not p.exists():
+            _broken_link(p)
+        else:
+            what = "a folder" if p.is_dir() else "not a regular file"
+            skipped.append(LoadWarning("skipped", p.name, f"{what}, not an audio file: left out (sub-folders are "
+                                       f"not searched); to mix its tracks, move them into {folder}"))
     if not audio:
         raise AudioInputError(
             f"{folder}: expected audio files ({', '.join(AUDIO_EXTENSIONS)}), found none "
-            f"({len(files)} other file(s) ignored; sub-folders are not searched); "
+            f"({others} other file(s) ignored; sub-folders are not searched); "
             "fix: point to the folder that holds the stems"
         )
-    return sorted(audio, key=natural_key)
+    mixes = [p for p in audio if p.stem.casefold() in MIX_NAMES]
+    if mixes and len(mixes) < len(audio):
+        for p in mixes:
+            skipped.append(LoadWarning("skipped", p.name, (
+                f"named like a whole mix (mixdown's own output, or a dataset's mixture), not a track: left out; "
+                f"to mix it in as a track, rename it (e.g. {p.stem}_track{p.suffix})")))
+        audio = [p for p in audio if p not in mixes]
+    return audio, skipped
+
+
+def _broken_link(path: Path) -> None:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        path.stat()
+        why = f"a symbolic link to {target}, which does not exist"
+    except OSError as e:
+        why = ("a symbolic link that loops back on itself" if e.errno == errno.ELOOP
+               else f"a symbolic link to {target}, which does not exist")
+    raise AudioInputError(f"{path}: expected an audio file, found {why}; fix: point the link at the track's file "
+                          "(ln -sf FILE LINK) or remove the link")
 
 
 def natural_key(path: Path) -> tuple:
