@@ -109,6 +109,39 @@ def test_mix_keeps_a_96k_session_rate(tmp_path):
     assert sf.info(result.mix_path).samplerate == 96000
 
 
+def _write_band(folder: Path, rate: int, seconds: float) -> Path:
+    """Kick, bass, hi-hat noise and a lead: spectra far from the professional averages, so the rules mixer and
+    the master place EQ bands (the ones that must stay below Nyquist at every rate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    t = np.arange(int(rate * seconds)) / rate
+    beat = t % 0.5
+    parts = {
+        "Kick.wav": 0.8 * np.exp(-12 * beat) * np.sin(2 * np.pi * 55 * t),
+        "Bass.wav": 0.4 * np.sin(2 * np.pi * 41 * t) * (1 + 0.3 * np.sin(2 * np.pi * 2 * t)),
+        "Hats.wav": 0.2 * np.exp(-40 * (t % 0.25)) * rng.standard_normal(t.size),
+        "Vox Ld.wav": 0.3 * np.sin(2 * np.pi * 330 * t + 2 * np.sin(2 * np.pi * 5 * t)),
+    }
+    for name, x in parts.items():
+        sf.write(folder / name, x.astype(np.float32), rate)
+    return folder
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 48000, 96000, 192000, 384000])
+def test_every_rate_from_8_to_384_khz_mixes(tmp_path, rate):
+    stems = _write_band(tmp_path / "song", rate, max(0.6, 17000 / rate))  # the analysis needs 16384 samples
+    result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    audio, written = sf.read(tmp_path / "out" / "mix.wav")
+    assert written == rate and np.all(np.isfinite(audio)) and np.abs(audio).max() > 0.01
+    recipe = json.loads((tmp_path / "out" / "recipe.json").read_text())
+    strips = recipe["tracks"] + recipe["buses"] + recipe["returns"] + [recipe["master"]]
+    frequencies = {f"{strip.get('name', 'master')}.{step['type']}.{name}": value for strip in strips
+                   for step in strip["chain"] for name, value in step["params"].items() if name.endswith("_hz")}
+    assert any(".parametric_eq." in k for k in frequencies)  # the case that failed at 8 kHz is exercised
+    assert {k: v for k, v in frequencies.items() if v >= rate / 2} == {}
+
+
 def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AudioInputError, match="empty"):

@@ -137,6 +137,30 @@ def test_combined_eq_keeps_both_parts():
     assert step.reason == "masks x; tonal" and combined_eq(None, None) is None and combined_eq(cut, None) is cut
 
 
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 44100])
+def test_eq_bands_stay_below_nyquist_at_every_rate(rate):
+    """An EQ step is renderable at its rate: unused bands whose defaults reach Nyquist (peak4 6 kHz, high shelf
+    8 kHz) are placed below it, used bands are left as decided, and the master's tone EQ decides below it."""
+    from mixdown.console.recipe import Step
+    from mixdown.dsp.filters import parametric_eq
+    from mixdown.mastering.tone import design_tone_eq, eq_below_nyquist, neutral_curve, tonal_balance
+
+    cut = Step("parametric_eq", {"peak2_gain_db": -3.0, "peak2_freq_hz": 900.0, "peak2_q": 1.4}, "masks x")
+    step = combined_eq(cut, None, rate)
+    assert {k: v for k, v in step.params.items() if k.startswith("peak2")} == cut.params
+    assert all(v < 0.45 * rate + 1 for k, v in step.params.items() if k.endswith("_freq_hz"))
+    assert all(step.params.get(f"{band}_gain_db", 0.0) == 0.0 for band in ("peak4", "high_shelf"))
+    if rate >= 22050:
+        assert step is cut and eq_below_nyquist(cut.params, rate) == cut.params  # nothing to move
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((1, 2, 20000)).astype(np.float32))
+    brown = torch.cumsum(x, -1) * 0.01  # far darker than the neutral curve: every band of the tone EQ moves
+    centres, shape = tonal_balance(brown[0], rate)
+    tone, _ = design_tone_eq(centres, shape, neutral_curve(centres), rate, 1.0, 2.0)
+    assert tone and all(v < 0.45 * rate for k, v in tone.items() if k.endswith("_freq_hz"))
+    for params in (step.params, eq_below_nyquist(tone, rate)):
+        assert torch.isfinite(parametric_eq(x, rate, **params)).all()
+
+
 def test_delay_sends_follow_genre_and_intent(session_and_analysis, tmp_path):
     session, analysis = session_and_analysis
     delay_targets = lambda recipe: {s.name for s in recipe.tracks if any(x.to == "delay" for x in s.sends)}

@@ -36,7 +36,9 @@ from mixdown.mastering.reference import (
 from mixdown.mastering.targets import LUFS_RANGE, LoudnessTarget
 from mixdown.mastering.tone import (
     MIN_SAMPLES,
+    TONE_RANGE_HZ,
     design_tone_eq,
+    eq_below_nyquist,
     neutral_curve,
     tonal_balance,
     tone_distance_db,
@@ -128,9 +130,10 @@ def _tone_step(centres: np.ndarray, shape: np.ndarray, sample_rate: int, referen
     bands = [k.removesuffix("_gain_db") for k in params if k.endswith("_gain_db")]
     gains = ", ".join(f"{b.replace('_', ' ')} {params[b + '_gain_db']:+.1f} dB at {params[b + '_freq_hz']:.0f} Hz"
                       for b in bands)
-    reason = (f"tonal balance 40 Hz-16 kHz is {distance:.1f} dB RMS from {name}; {gains} (within "
+    top_khz = min(TONE_RANGE_HZ[1], sample_rate / 2.0) / 1000.0
+    reason = (f"tonal balance 40 Hz-{top_khz:.3g} kHz is {distance:.1f} dB RMS from {name}; {gains} (within "
               f"+-{bound:g} dB) leave {tone_distance_db(shape + response, goal):.1f} dB (predicted)")
-    return Step("parametric_eq", params, reason), goal
+    return Step("parametric_eq", eq_below_nyquist(params, sample_rate), reason), goal
 
 
 def _width_step(x: torch.Tensor, reference: Reference, amount: float) -> Step | None:

@@ -11,14 +11,16 @@ over 40 Hz..16 kHz and weighted by its family's average loudness in the mixes: t
 professional mix. It falls about 1.8 dB per octave in third-octave bands (4.8 dB per octave in power density,
 pink noise being 3), with a bass bump at 80..160 Hz.
 
-The EQ is the parametric EQ's low shelf (150 Hz), high shelf (4 kHz) and one broad peak (Q 0.7, its centre
-searched on the third-octave grid from 300 Hz to 3 kHz, between the shelves), fitted to ``amount * (goal - mix)``
+The EQ is the parametric EQ's low shelf (150 Hz), high shelf (4 kHz; a quarter of the sample rate below 16 kHz)
+and one broad peak (Q 0.7, its centre searched on the third-octave grid from 300 Hz to 3 kHz or 0.75 of the
+high shelf, between the shelves), fitted to ``amount * (goal - mix)``
 by bounded least squares on their exact RBJ responses at the band centres; if the bands together still exceed
 the bound somewhere, all gains are scaled down until they do not.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
@@ -26,9 +28,18 @@ from scipy.optimize import lsq_linear
 
 from mixdown.analysis.professional import FAMILIES, family_band_power, feature
 from mixdown.analysis.spectral import average_spectrum
-from mixdown.dsp.filters import section_response_db
+from mixdown.dsp.filters import EQ_BANDS, section_response_db
 
-__all__ = ["MIN_SAMPLES", "TONE_RANGE_HZ", "design_tone_eq", "neutral_curve", "tonal_balance", "tone_distance_db"]
+__all__ = [
+    "MIN_SAMPLES",
+    "NYQUIST_SHARE",
+    "TONE_RANGE_HZ",
+    "design_tone_eq",
+    "eq_below_nyquist",
+    "neutral_curve",
+    "tonal_balance",
+    "tone_distance_db",
+]
 
 TONE_RANGE_HZ = (40.0, 16000.0)  # below 40 Hz is rumble a master EQ should not chase; above 16 kHz is air
 MIN_SAMPLES = 16384  # one Welch window of average_spectrum: a shorter signal has no tonal balance to speak of
@@ -40,6 +51,9 @@ _HIGH_SHELF = ("high_shelf", 4000.0, 0.707)
 # The peak works between the shelves, where they cannot reach, so the bands never stack at one frequency.
 _PEAK_BAND, _PEAK_Q, _PEAK_RANGE_HZ = "peak2", 0.7, (300.0, 3000.0)
 _MIN_PEAK_DB = 0.5  # a broad peak smaller than this is not worth a band
+NYQUIST_SHARE = 0.45  # every frequency an automatic decision places stays below this share of the sample rate
+_HIGH_SHELF_SHARE = 0.25  # at low rates the high shelf moves down to a quarter of the rate (2 kHz at 8 kHz)
+_PEAK_BELOW_SHELF = 0.75  # and the peak's range ends under it, so the bands still never stack
 _STEP_DB = 0.1  # gains are rounded to this, for a readable recipe
 
 
@@ -105,10 +119,13 @@ def design_tone_eq(centres_hz: np.ndarray, shape_db: np.ndarray, goal_db: np.nda
     """
     centres_hz = np.asarray(centres_hz)
     wanted = amount * (np.asarray(goal_db) - np.asarray(shape_db))
-    shapes = {"low_shelf": _LOW_SHELF, "high_shelf": _HIGH_SHELF}
+    kind, high_hz, high_q = _HIGH_SHELF
+    high_hz = min(high_hz, _HIGH_SHELF_SHARE * sample_rate)  # 4 kHz is Nyquist at 8 kHz: the shelf moves down
+    shapes = {"low_shelf": _LOW_SHELF, "high_shelf": (kind, high_hz, high_q)}
     shelves = [section_response_db(kind, f, q, 1.0, centres_hz, sample_rate) for kind, f, q in shapes.values()]
     best = None
-    candidates = [None] + [f for f in centres_hz if _PEAK_RANGE_HZ[0] <= f <= _PEAK_RANGE_HZ[1]]
+    peak_top = min(_PEAK_RANGE_HZ[1], _PEAK_BELOW_SHELF * high_hz)
+    candidates = [None] + [f for f in centres_hz if _PEAK_RANGE_HZ[0] <= f <= peak_top]
     for peak_hz in candidates:
         basis = [np.ones_like(centres_hz), *shelves]
         if peak_hz is not None:
@@ -138,3 +155,26 @@ def design_tone_eq(centres_hz: np.ndarray, shape_db: np.ndarray, goal_db: np.nda
         if g != 0.0:
             params.update({f"{band}_gain_db": round(float(g), 1), f"{band}_freq_hz": f, f"{band}_q": q})
     return params, response_of(gains)
+
+
+def eq_below_nyquist(params: dict[str, float], sample_rate: float) -> dict[str, float]:
+    """``parametric_eq`` parameters with every band the EQ does not use placed below Nyquist.
+
+    The EQ checks all six bands' frequencies against Nyquist, the flat ones too, and the defaults of the top
+    bands (peak4 6 kHz, high shelf 8 kHz) are at or above it at 16 kHz and below. A band left out of
+    ``params`` gets, only where its default is too high, the frequency ``0.45 * sample_rate`` (rounded down to
+    1 Hz) at 0 dB: still flat, now renderable. A band in use is never moved (its frequency is a decision,
+    made below Nyquist; the render refuses it otherwise).
+
+    Args:
+        params: ``parametric_eq`` parameters (any subset).
+        sample_rate: Hz of the audio the EQ runs on.
+    Returns:
+        a new dict: ``params`` plus ``<band>_freq_hz`` and ``<band>_gain_db`` (0) for the moved bands.
+    """
+    top = float(math.floor(NYQUIST_SHARE * sample_rate))
+    out = dict(params)
+    for band, _, default_hz, (low_hz, _), _, _ in EQ_BANDS:
+        if f"{band}_freq_hz" not in out and default_hz >= top:
+            out.update({f"{band}_gain_db": 0.0, f"{band}_freq_hz": max(low_hz, top)})
+    return out

@@ -15,6 +15,7 @@ import numpy as np
 from mixdown.analysis.report import SessionAnalysis, TrackAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Send, Step
+from mixdown.mastering.tone import NYQUIST_SHARE
 from mixdown.methods.rules.tables import (
     DELAY_SEND_DB,
     FAMILY_ATTACK_RELEASE_MS,
@@ -130,7 +131,7 @@ def masking_cuts(analysis: SessionAnalysis, roles: list[str], priorities: list[s
             continue
         band = int(np.argmax(band_db[masker, target]))
         depth = round(min(_MAX_MASKING_CUT_DB, band_db[masker, target, band] / 3.0), 1)
-        frequency = float(np.clip(centres[band], 40.0, 16000.0))
+        frequency = float(np.clip(centres[band], 40.0, min(16000.0, NYQUIST_SHARE * analysis.sample_rate)))
         cuts[masker] = Step("parametric_eq", {"peak2_gain_db": -depth, "peak2_freq_hz": round(frequency, 1),
                                               "peak2_q": 1.4},
                             f"masks {names[target]} by {band_db[masker, target, band]:.1f} dB around "

@@ -24,6 +24,7 @@ from mixdown.analysis.report import SessionAnalysis
 from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Step
 from mixdown.dsp.filters import section_response_db
+from mixdown.mastering.tone import eq_below_nyquist
 from mixdown.methods.rules.tables import ROLE_RULES, TONAL_SHARE
 
 __all__ = ["combined_eq", "family_curve_db", "fit_bands", "tonal_corrections"]
@@ -159,16 +160,24 @@ def _within_bound(chosen: list, valid: np.ndarray) -> list:
     return [c for c in scaled if abs(c[3]) >= _MIN_MOVE_DB]
 
 
-def combined_eq(cut: Step | None, tonal: tuple[dict[str, float], str] | None) -> Step | None:
-    """One parametric_eq step holding a track's masking cut (peak2) and its tonal bands, with both reasons."""
+def combined_eq(cut: Step | None, tonal: tuple[dict[str, float], str] | None,
+                sample_rate: float | None = None) -> Step | None:
+    """One parametric_eq step holding a track's masking cut (peak2) and its tonal bands, with both reasons.
+
+    With ``sample_rate``, the bands it does not use are placed below Nyquist where their defaults are not
+    (:func:`mixdown.mastering.tone.eq_below_nyquist`: peak4 and the high shelf at 16 kHz and below)."""
     if cut is None and tonal is None:
         return None
     if tonal is None:
-        return cut
-    params, reason = tonal
-    if cut is None:
-        return Step("parametric_eq", dict(params), reason)
-    return Step("parametric_eq", {**cut.params, **params}, f"{cut.reason}; {reason}")
+        step = cut
+    elif cut is None:
+        step = Step("parametric_eq", dict(tonal[0]), tonal[1])
+    else:
+        step = Step("parametric_eq", {**cut.params, **tonal[0]}, f"{cut.reason}; {tonal[1]}")
+    if sample_rate is None:
+        return step
+    params = eq_below_nyquist(step.params, sample_rate)
+    return step if params == step.params else Step("parametric_eq", params, step.reason)
 
 
 def _highpass_db(role: str, centres_hz: np.ndarray) -> np.ndarray:
