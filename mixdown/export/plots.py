@@ -5,7 +5,9 @@ matplotlib with its non-interactive Agg backend (no display needed); every figur
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,10 +180,24 @@ def _prepare(directory: str | os.PathLike, format: str) -> Path:
 def _save(figure, path: Path, format: str) -> Path:
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _missing_glyphs_quiet():
         figure.savefig(tmp, format=format, dpi=_DPI, bbox_inches="tight")
     plt.close(figure)
     return path
+
+
+@contextlib.contextmanager
+def _missing_glyphs_quiet():
+    """Drawing without matplotlib's "Glyph N missing from font(s)" warnings.
+
+    Track names come from file names and may hold characters the installed fonts lack (CJK, emoji, on a
+    system with DejaVu only); matplotlib then draws a blank box and warns once per glyph, straight into the
+    terminal of a command whose output is a mix. The names are written in full where it matters (the report's
+    tables, the recipe, the JSON), so the warning is noise here; every other warning still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        yield
 
 
 def _figure(rows: int = 1, columns: int = 1, size=(10.0, 5.0)):
@@ -288,7 +304,8 @@ def figure_bytes(figure, format: str = "png", dpi: int = 100) -> bytes:
     if format not in PLOT_FORMATS:
         raise OutputError(f"plot: expected a format in {PLOT_FORMATS}, found {format!r}; fix: use png or svg")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=format, dpi=dpi, bbox_inches="tight")
+    with _missing_glyphs_quiet():
+        figure.savefig(buffer, format=format, dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
 
