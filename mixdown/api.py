@@ -7,6 +7,7 @@ reported at once and importing this module stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -225,7 +226,8 @@ def analyze_path(
     plan = plan_session(path)
     from mixdown.analysis import analyze_files
 
-    return analyze_files(plan, roles, progress=progress)
+    analysis, warnings = analyze_files(plan, roles, progress=progress)
+    return analysis, [*plan.warnings, *warnings]
 
 
 def compare_files(mix: str | Path, reference: str | Path,
@@ -331,10 +333,25 @@ def mix_folder(
         AudioInputError / ParameterError / OutputError with the file and the fix.
     """
     return_large_blocks()
-    plan = plan_session(stems)  # the inputs first: a wrong folder is reported before anything loads
+    # Everything cheap is checked before any audio is decoded and before anything is written: the options, the
+    # output folder (created only when the mix is about to be written), the stems' headers, intent, reference.
+    if method not in METHODS:
+        raise ParameterError(f"method: expected one of {', '.join(METHODS)}, found {method!r}; fix: use rules for "
+                             "music, dmc for the learned mixer (optimize with a reference) or dugan for speech")
+    from mixdown.audio import WRITE_FORMATS
+
+    if format not in WRITE_FORMATS:
+        raise ParameterError(f"format: expected one of {', '.join(WRITE_FORMATS)}, found {format!r}; fix: choose "
+                             "one of them (to share an MP3, convert the mix afterwards, e.g. `ffmpeg -i mix.wav "
+                             "-b:a 320k mix.mp3`)")
+    out_dir = _output_folder(Path(out_dir), stems=Path(stems), create=False)
+    if write_stems:  # -o the stems folder's parent would put the processed stems among the inputs
+        _output_folder(out_dir / "stems", stems=Path(stems), create=False)
+    plan = plan_session(stems)  # the inputs' headers: a wrong folder or a bad file is reported before anything loads
     import torch
 
     from mixdown.analysis import analyze_files
+    from mixdown.analysis.report import check_duration
     from mixdown.console.session_render import render_session
     from mixdown.export.report_html import measure_mix, write_report
     from mixdown.mastering import check_amounts, load_reference, loudness_target
@@ -342,17 +359,14 @@ def mix_folder(
     from mixdown.methods.dugan import SpeechActivity
     from mixdown.methods.intent import Intent, load_intent
 
+    check_duration(plan.samples, plan.sample_rate, plan.names)
     intent = intent if isinstance(intent, Intent) else (load_intent(intent) if intent is not None else Intent())
     if target is not None:
         intent.target = loudness_target(target)
     if genre is not None:
         intent.genre = Intent.from_dict({"genre": genre}).genre
-    out_dir = _output_folder(Path(out_dir))
     stage = (lambda name: (lambda done, total, what="": progress(done, total, f"{name}{what and ': '}{what}"))) \
         if progress else (lambda name: None)
-    if method not in METHODS:
-        raise ParameterError(f"method: expected one of {', '.join(METHODS)}, found {method!r}; fix: use rules for "
-                             "music, dmc for the learned mixer (optimize with a reference) or dugan for speech")
     amounts = check_amounts(reference_amounts)
     intent.check_tracks(plan.names)
     reference = reference if reference is not None else intent.reference
@@ -360,11 +374,13 @@ def mix_folder(
     matched = load_reference(reference, plan.sample_rate) if reference is not None else None  # fail early
     roles = {name: t.role for name, t in intent.tracks.items() if t.role is not None}
     analysis, warnings = analyze_files(plan, roles, progress=stage("analysing"), true_peak=False)
+    warnings = [*plan.warnings, *warnings]
     decide = method_function(method)
     slow = {"progress": stage(method)} if "progress" in inspect.signature(decide).parameters else {}
     recipe = decide(plan, analysis, intent, out_dir, seed, **slow)
     start, frames = _loudest_window(analysis, recipe, plan.sample_rate, PREVIEW_SECONDS) if preview else (0, None)
-    stems_dir = _output_folder(out_dir / "stems") if write_stems else None
+    out_dir = _output_folder(out_dir, stems=Path(stems))
+    stems_dir = _output_folder(out_dir / "stems", stems=Path(stems)) if write_stems else None
     speech = SpeechActivity.for_recipe(recipe, plan.sample_rate) if recipe.gain_sharing is not None else None
     rendered = render_session(recipe, plan.paths, plan.sample_rate, start, frames, measure=report,
                               stems_dir=stems_dir, protect=plan.paths, taps=[speech.add] if speech else [],
@@ -428,14 +444,43 @@ def _after(before: SessionAnalysis, measured: StreamMeasures, duration_s: float)
                            measured.spectrum_hz, masking)
 
 
-def _output_folder(folder: Path) -> Path:
+def _output_folder(folder: Path, stems: Path | None = None, create: bool = True) -> Path:
+    """``folder``, checked and created: writable, apart from the ``stems`` folder (outputs never land among the
+    inputs, where the next run would read them back). ``create=False`` checks only, making and removing the
+    missing part of the path to prove it can be made, so an early error leaves no empty folder behind.
+
+    Raises:
+        OutputError: a file in the way, no permission, or the stems folder itself; the message names the fix.
+    """
+    fix = "fix: choose a writable place with -o"
+    if stems is not None and stems.is_dir() and folder.is_dir() and os.path.samefile(folder, stems):
+        raise OutputError(
+            f"{folder}: expected an output folder apart from the stems, found the stems folder itself (the mix, "
+            f"recipe and report would land among the tracks, and the next mix would read them back); fix: choose "
+            f"another folder with -o, e.g. -o {stems.resolve().parent / (stems.resolve().name + '_mix')}")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: cannot create the output folder: a file has this name; {fix} (or move the "
+                          "file away)")
+    missing, up = [], folder  # the part of the path that does not exist yet, deepest first
+    while not up.exists() and up.parent != up:
+        if up.is_symlink():
+            raise OutputError(f"{folder}: cannot create the output folder: {up} is a broken link; {fix}")
+        missing.append(up)
+        up = up.parent
+    if not up.is_dir():
+        raise OutputError(f"{folder}: cannot create the output folder: {up} is a file, not a folder; {fix}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK | os.X_OK)
     except OSError as e:
-        raise OutputError(f"{folder}: cannot create the output folder ({e.strerror}); fix: choose a writable "
-                          "place with -o") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{folder}: the output folder is not writable; fix: choose a writable place with -o")
+        raise OutputError(f"{folder}: cannot create the output folder ({e.strerror}); {fix}") from None
+    finally:
+        if not create:
+            for made in missing:  # only what this call made, deepest first
+                with contextlib.suppress(OSError):
+                    made.rmdir()
+    if not writable:
+        raise OutputError(f"{folder}: the output folder is not writable; {fix}")
     return folder
 
 

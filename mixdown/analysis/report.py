@@ -23,11 +23,12 @@ from mixdown.analysis.spectral import average_spectrum, frame_descriptors
 from mixdown.analysis.stereo import PANNING_BANDS_HZ, stereo_features
 from mixdown.errors import AudioInputError
 
-__all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_files", "analyze_session"]
+__all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_files", "analyze_session", "check_duration"]
 
 STAGES = ("loudness", "spectrum", "descriptors", "stereo", "dynamics", "roles", "masking")
 """The stages of :func:`analyze_session`, in order, as reported to its ``progress`` callback."""
-_MIN_SECONDS = 0.5  # the longest window any stage needs is 16384 samples (0.37 s at 44.1 kHz)
+_MIN_SECONDS = 0.5  # and at least the longest window any stage needs: 16384 samples (0.37 s at 44.1 kHz, 2.05 s at 8 kHz)
+_MIN_SAMPLES = 16384
 
 # progress(done, total, stage): stages finished so far, of how many, and the one that just finished
 Progress = Callable[[int, int, str], None]
@@ -194,11 +195,23 @@ def _batches(sizes: list[int], budget: int) -> list[list[int]]:
 def _check_session(session) -> None:
     if not session.tracks:
         raise AudioInputError("analyze: expected at least one track, found none; fix: point at a folder of stems")
-    rate = session.sample_rate
-    if session.samples < _MIN_SECONDS * rate:
-        names = ", ".join(session.names()[:3]) + (" ..." if len(session.tracks) > 3 else "")
-        raise AudioInputError(f"analyze: expected at least {_MIN_SECONDS} s of audio, found "
-                              f"{session.duration_s:.3f} s in the tracks {names}; fix: use longer files")
+    check_duration(session.samples, session.sample_rate, session.names())
+
+
+def check_duration(samples: int, sample_rate: int, names: list[str]) -> None:
+    """Refuse a session too short to measure: under 0.5 s, or under the 16384 samples of the longest analysis
+    window (2.05 s at 8 kHz). ``samples`` is the session's length (its longest track's) at ``sample_rate``.
+
+    Raises:
+        AudioInputError: naming the tracks, the length needed at this rate and the fix.
+    """
+    needed = max(math.ceil(_MIN_SECONDS * sample_rate), _MIN_SAMPLES)
+    if samples < needed:
+        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+        raise AudioInputError(
+            f"analyze: expected at least {needed / sample_rate:.4g} s of audio at {sample_rate} Hz ({needed} "
+            f"samples: 0.5 s, and one {_MIN_SAMPLES}-sample analysis window), found {samples / sample_rate:.3f} s in "
+            f"the longest of the tracks {shown}; fix: use longer files (or pad them with silence)")
 
 
 def _measure(session, overrides, progress, true_peak: bool = True):
