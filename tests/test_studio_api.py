@@ -204,7 +204,7 @@ def test_mix_render_and_downloads(studio):
     portable = json.loads(studio.get(f"{mix['files']['recipe']}?download=1").text)
     assert [t["source"] for t in portable["tracks"]] == ["bass.wav", "keys.wav", "lead.wav"]
     download = studio.get(f"{mix['files']['mix']}?download=1")
-    assert 'attachment; filename="Song-mix.wav"' in download.headers["content-disposition"]
+    assert 'attachment; filename="Song-v1-mix.wav"' in download.headers["content-disposition"]  # version 1
     with zipfile.ZipFile(io.BytesIO(studio.get(f"/api/jobs/{mix['id']}/stems.zip").content)) as z:
         assert sorted(z.namelist()) == ["stems/bass.wav", "stems/keys.wav", "stems/lead.wav"]
 
@@ -275,3 +275,98 @@ def test_events_stream_the_project_state(studio):
         line = next(line for line in events.iter_lines() if line.startswith("data: "))
     assert json.loads(line[len("data: "):])["id"] == project_id
     assert studio.get(f"/api/projects/{'3' * 32}/events").status_code == 404
+
+
+def _bass_edit(studio, job_id, gain_change_db):
+    """The recipe of job ``job_id`` with the bass fader moved by ``gain_change_db``."""
+    recipe = studio.get(f"/api/jobs/{job_id}/recipe").json()
+    bass = next(t for t in recipe["tracks"] if t["name"] == "bass")
+    gain = next(s for s in bass["chain"] if s["type"] == "gain" and not s.get("bypass"))
+    gain["params"]["gain_db"] += gain_change_db
+    return recipe, gain["params"]["gain_db"]
+
+
+def test_versions_are_kept_listed_and_restored(studio):
+    """Every mix and whole-song render of an edit is a numbered version with what changed; the newest is
+    current (what a reload shows); restoring an earlier one makes it current and deletes nothing; an edit of a
+    restored version says which one it edits; previews are no versions; downloads carry the number."""
+    project_id, mix = _mixed(studio)
+    state = studio.get(f"/api/projects/{project_id}").json()
+    assert state["current_version"] == 1 and [(v["number"], v["label"], v["current"]) for v in state["versions"]] \
+        == [(1, "first mix (rules)", True)]
+    assert state["versions"][0]["job"] == state["versions"][0]["mix_job"] == mix["id"]
+
+    recipe, bass_db = _bass_edit(studio, mix["id"], -6.0)
+    preview = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render",
+                                        json={"recipe": recipe, "preview": True}).json()["id"])
+    edit = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe}).json()["id"])
+    assert preview["status"] == edit["status"] == "done"
+    remastered = _wait(studio, studio.post(f"/api/jobs/{edit['id']}/render",
+                                           json={"recipe": recipe, "remaster": True}).json()["id"])
+    assert remastered["status"] == "done", remastered["error"]
+    state = studio.get(f"/api/projects/{project_id}").json()
+    assert [(v["number"], v["label"]) for v in state["versions"]] == [
+        (1, "first mix (rules)"), (2, "edit: bass -6 dB"), (3, "mastered again")]  # the preview is none
+    assert state["current_version"] == 3 and [v["job"] for v in state["versions"][1:]] == [edit["id"],
+                                                                                             remastered["id"]]
+    current = state["versions"][2]
+    assert current["files"]["mix"] == f"/api/jobs/{remastered['id']}/files/mix" and current["remaster"]
+    assert current["files"]["raw"] == f"/api/jobs/{mix['id']}/files/raw" and current["mix_version"] == 1
+    assert current["integrated_lufs"] == pytest.approx(remastered["result"]["integrated_lufs"])
+
+    restored = studio.post(f"/api/projects/{project_id}/versions/1/restore")
+    assert restored.status_code == 200 and restored.json()["current_version"] == 1
+    assert len(restored.json()["versions"]) == 3  # nothing deleted
+    assert studio.get(f"/api/projects/{project_id}").json()["current_version"] == 1  # kept for the next reload
+    recipe, _ = _bass_edit(studio, mix["id"], +3.0)
+    recipe["tracks"][1]["mute"] = True
+    again = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe}).json()["id"])
+    state = studio.get(f"/api/projects/{project_id}").json()
+    assert state["current_version"] == 4 and state["versions"][3]["label"] == "edit of version 1: bass +3 dB, keys muted"
+    download = studio.get(f"/api/jobs/{again['id']}/files/mix?download=1")
+    assert 'filename="Song-v4-mix.wav"' in download.headers["content-disposition"]
+    recipe_download = studio.get(f"/api/jobs/{edit['id']}/files/recipe?download=1")
+    assert 'filename="Song-v2-recipe.json"' in recipe_download.headers["content-disposition"]
+    bass = next(t for t in recipe_download.json()["tracks"] if t["name"] == "bass")
+    assert next(s for s in bass["chain"] if s["type"] == "gain")["params"]["gain_db"] == pytest.approx(bass_db)
+    stems = studio.get(f"/api/jobs/{mix['id']}/stems.zip")
+    assert 'filename="Song-v1-stems.zip"' in stems.headers["content-disposition"]
+    missing = studio.post(f"/api/projects/{project_id}/versions/9/restore")
+    assert missing.status_code == 404 and "version 9: not found" in missing.json()["error"]
+
+
+def test_an_older_database_gets_versions_of_its_mixes(tmp_path):
+    """A studio from before versions: its finished mixes and whole-song renders become versions in place (the
+    last one current), on a database without the table and the column."""
+    from sqlalchemy import text
+
+    from mixdown.app.store import Job, Project, dispose, open_database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    factory = open_database(url)
+    with factory.begin() as db:
+        db.execute(text("DROP TABLE versions"))
+        db.execute(text("ALTER TABLE projects DROP COLUMN current_version"))  # as a studio before versions
+        db.execute(text("INSERT INTO projects (id, name, created, target) VALUES ('p1', 'Old', 1.0, 'spotify')"))
+        for k, (kind, result) in enumerate([("mix", {"method": "rules", "recipe": "out/recipe.json"}),
+                                            ("render", {"preview": True, "mix_job": "j0"}),
+                                            ("render", {"preview": False, "mix_job": "j0"}),
+                                            ("render", {"preview": False, "remaster": True, "mix_job": "j0"})]):
+            db.execute(text("INSERT INTO jobs (id, project_id, kind, status, stage, fraction, params, result, "
+                            "attempts, created, updated) VALUES (:id, 'p1', :kind, 'done', 'done', 1.0, '{}', "
+                            ":result, 1, :t, :t)"), {"id": f"j{k}", "kind": kind, "result": json.dumps(result),
+                                                      "t": 10.0 + k})
+    dispose(factory)
+    factory = open_database(url)
+    with factory() as db:
+        project = db.get(Project, "p1")
+        assert project.current_version == 3
+        assert [(v.number, v.job_id, v.mix_job_id, v.label) for v in project.versions] == [
+            (1, "j0", "j0", "first mix (rules)"), (2, "j2", "j0", "edit (made before versions were kept)"),
+            (3, "j3", "j0", "mastered again")]
+        assert db.get(Job, "j1").result["preview"]
+    dispose(factory)
+    factory = open_database(url)  # once only
+    with factory() as db:
+        assert len(db.get(Project, "p1").versions) == 3
+    dispose(factory)

@@ -132,7 +132,7 @@ def test_upload_mix_play_edit_and_download(studio_url, page, tmp_path):
     path = tmp_path / "downloaded.wav"
     download.value.save_as(path)
     audio, rate = sf.read(path)
-    assert download.value.suggested_filename == "Final_Step-mix.wav" and audio.shape == (15 * rate, 2)
+    assert download.value.suggested_filename == "Final_Step-v2-mix.wav" and audio.shape == (15 * rate, 2)  # the edit
     with page.expect_download() as recipe:
         page.click("#dl-recipe")
     import json

@@ -1,11 +1,14 @@
-"""The studio's worker: failures reach the page as messages, and a server stopped mid-job resumes it."""
+"""The studio's worker: failures reach the page as messages, and a server stopped mid-job (SIGTERM with pages
+listening, or killed) resumes it; a project deleted under an open event stream ends the stream cleanly."""
 
 import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -80,9 +83,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(data, port):
+def _start(data, port, log=None):
+    """``mixdown serve`` on ``port``, its stderr into the file ``log`` (else nowhere), once it answers."""
+    errors = open(log, "ab") if log is not None else subprocess.DEVNULL
     server = subprocess.Popen([sys.executable, "-m", "mixdown.cli", "serve", "--data", str(data), "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port)], stdout=subprocess.DEVNULL, stderr=errors)
+    if log is not None:
+        errors.close()  # the child has its own copy
     end = time.monotonic() + 60
     while time.monotonic() < end:
         try:
@@ -94,30 +101,126 @@ def _start(data, port):
     raise AssertionError("the studio did not start")
 
 
+def _three_tones(url, name, seconds=30):
+    """A project of three ``seconds``-long tones, uploaded: its JSON."""
+    project = httpx.post(f"{url}/api/projects", json={"name": name}).json()
+    t = np.arange(seconds * 44100) / 44100
+    for track, f in (("bass", 80.0), ("keys", 440.0), ("lead", 880.0)):
+        buffer = io.BytesIO()
+        sf.write(buffer, 0.3 * np.sin(2 * np.pi * f * t), 44100, format="WAV")
+        httpx.post(f"{url}/api/projects/{project['id']}/files", content=buffer.getvalue(),
+                   headers={"X-Filename": f"{track}.wav"}).raise_for_status()
+    return project
+
+
+def _mix_running(url, project):
+    job = httpx.post(f"{url}/api/projects/{project['id']}/mix", json={"method": "rules"}).json()
+    end = time.monotonic() + 60
+    while httpx.get(f"{url}/api/jobs/{job['id']}").json()["status"] != "running":
+        assert time.monotonic() < end, "the mix never started"
+        time.sleep(0.02)
+    return job
+
+
+def _listen(url, project_id):
+    """A page's event stream, read in a thread: ``(thread, [lines])``; the thread ends when the server ends it."""
+    lines, opened = [], threading.Event()
+
+    def read():
+        try:
+            with httpx.stream("GET", f"{url}/api/projects/{project_id}/events", timeout=None) as events:
+                for line in events.iter_lines():
+                    lines.append(line)
+                    opened.set()
+        except httpx.HTTPError as e:  # cut off rather than ended: recorded, the test says so
+            lines.append(f"cut off: {type(e).__name__}")
+        opened.set()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    assert opened.wait(20), "the event stream did not open"
+    return thread, lines
+
+
+def _finished(url, job_id, timeout=120):
+    end = time.monotonic() + timeout
+    while (state := httpx.get(f"{url}/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < end, f"the mix did not resume: {state}"
+        time.sleep(0.2)
+    return state
+
+
+def test_sigterm_stops_the_server_quickly_with_pages_listening_and_the_mix_resumes(tmp_path):
+    """``mixdown serve`` stops within 5 s of SIGTERM while two pages hold the event stream and a mix runs: the
+    streams end, the mix goes back to the queue at once (a clean stop is no failed attempt), and the next start
+    on the same --data finishes it."""
+    port, log = _free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    server = _start(tmp_path / "data", port, log)
+    try:
+        project = _three_tones(url, "stopped")
+        pages = [_listen(url, project["id"]) for _ in range(2)]
+        job = _mix_running(url, project)
+        time.sleep(1.0)  # well into the mix
+        began = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(10)
+        took = time.monotonic() - began
+        assert took < 5.0, f"the stop took {took:.1f} s"
+        assert code in (0, -signal.SIGTERM), code
+        for thread, lines in pages:
+            thread.join(2)
+            assert not thread.is_alive() and not lines[-1].startswith("cut off"), lines[-3:]  # the stream ended, not hung
+        factory = open_database(f"sqlite:///{tmp_path / 'data' / 'studio.db'}")
+        with factory() as db:
+            stopped = db.get(Job, job["id"])
+            assert (stopped.status, stopped.attempts) == ("queued", 0), (stopped.status, stopped.stage)
+            assert "the studio stopped" in stopped.stage
+        server = _start(tmp_path / "data", port, log)
+        state = _finished(url, job["id"])
+        assert state["status"] == "done" and state["attempts"] == 1, state
+        audio, _ = sf.read(io.BytesIO(httpx.get(f"{url}{state['files']['mix']}").content))
+        assert audio.shape == (30 * 44100, 2) and np.abs(audio).max() > 0.1
+        assert httpx.get(f"{url}/api/projects/{project['id']}").json()["current_version"] == 1
+    finally:
+        server.kill()
+        server.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_a_project_deleted_under_an_open_event_stream_ends_it_cleanly(tmp_path):
+    """Another tab deletes the project a page listens to: the stream says ``deleted`` and ends; the server logs
+    no error (it used to fail inside the started response: "response already started")."""
+    port, log = _free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    server = _start(tmp_path / "data", port, log)
+    try:
+        project = httpx.post(f"{url}/api/projects", json={"name": "gone"}).json()
+        thread, lines = _listen(url, project["id"])
+        assert httpx.delete(f"{url}/api/projects/{project['id']}").status_code == 204
+        thread.join(10)
+        assert not thread.is_alive(), "the stream did not end"
+        assert "event: deleted" in lines, lines
+        data = json.loads(lines[lines.index("event: deleted") + 1].removeprefix("data: "))
+        assert data["id"] == project["id"] and "not found" in data["error"]
+    finally:
+        server.terminate()
+        server.wait(10)
+    text = log.read_text()
+    assert "response already started" not in text and "Traceback" not in text, text
+
+
 def test_a_mix_cut_off_by_a_killed_server_resumes_after_restart(tmp_path):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = _start(tmp_path, port)
     try:
-        project = httpx.post(f"{url}/api/projects", json={"name": "cut"}).json()
-        t = np.arange(30 * 44100) / 44100
-        for name, f in (("bass", 80.0), ("keys", 440.0), ("lead", 880.0)):
-            buffer = io.BytesIO()
-            sf.write(buffer, 0.3 * np.sin(2 * np.pi * f * t), 44100, format="WAV")
-            httpx.post(f"{url}/api/projects/{project['id']}/files", content=buffer.getvalue(),
-                       headers={"X-Filename": f"{name}.wav"}).raise_for_status()
-        job = httpx.post(f"{url}/api/projects/{project['id']}/mix", json={"method": "rules"}).json()
-        end = time.monotonic() + 60
-        while httpx.get(f"{url}/api/jobs/{job['id']}").json()["status"] != "running":
-            assert time.monotonic() < end, "the mix never started"
-            time.sleep(0.02)
+        project = _three_tones(url, "cut")
+        job = _mix_running(url, project)
         os.kill(server.pid, signal.SIGKILL)  # a crash, not a clean stop
         server.wait()
         server = _start(tmp_path, port)
-        end = time.monotonic() + 120
-        while (state := httpx.get(f"{url}/api/jobs/{job['id']}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < end, f"the mix did not resume: {state}"
-            time.sleep(0.2)
+        state = _finished(url, job["id"])
         assert state["status"] == "done" and state["attempts"] == 2, state
         mix = httpx.get(f"{url}{state['files']['mix']}")
         audio, _ = sf.read(io.BytesIO(mix.content))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import zipfile
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -38,20 +39,21 @@ from mixdown.app.jobs import Worker
 from mixdown.app.listening import listening_routes
 from mixdown.app.security import REPORT_CSP, Guard, inline_script_csp, login_routes
 from mixdown.app.settings import StudioSettings
-from mixdown.app.store import Job, Project, StoredFile, dispose, new_id, open_database
+from mixdown.app.store import Job, Project, StoredFile, Version, add_version, dispose, new_id, open_database
 from mixdown.app.uploads import (
     UploadError,
     clean_track_name,
     receive_upload,
     unique_name,
 )
+from mixdown.app.versions import describe_edit, edit_label, mix_label
 from mixdown.audio.session import natural_key
 from mixdown.console import Recipe
 from mixdown.errors import MixdownError
 from mixdown.mastering.targets import TARGETS
 from mixdown.methods.intent import GENRES, PANS, PRIORITIES, REVERBS
 
-__all__ = ["METHODS", "create_app", "serve"]
+__all__ = ["METHODS", "STOP_GRACE_S", "create_app", "serve"]
 
 METHODS = ("rules", "dmc", "optimize", "dugan")
 """The automatic mixers the studio offers: those of :data:`mixdown.api.METHODS` (dugan is for speech)."""
@@ -129,21 +131,37 @@ def create_app(settings: StudioSettings) -> FastAPI:
             project = None
         return tasks.scrub_paths(message, settings, project)
 
+    def finish(db, job: Job) -> None:
+        """A finished mix, or whole-song render of an edit, is the project's new version (in the same transaction
+        that marks the job done: no page ever sees one without the other)."""
+        result = job.result or {}
+        versions = db.scalars(select(Version).where(Version.project_id == job.project_id)).all()
+        if job.kind == "mix":
+            first = not any(v.job_id == v.mix_job_id for v in versions)
+            add_version(db, job.project_id, job.id, job.id, mix_label(result.get("method", "rules"), first))
+        elif job.kind == "render" and not result.get("preview"):
+            label = edit_label(job.params.get("change", ""), bool(result.get("remaster")),
+                               job.params.get("base_version"), max((v.number for v in versions), default=0))
+            add_version(db, job.project_id, job.id, result["mix_job"], label)
+
     worker = Worker(factory, {
         "analyse": analyse,
         "mix": lambda job, progress: tasks.run_mix(settings, project_of(job), job, progress),
-        "render": lambda job, progress: tasks.run_render(settings, project_of(job), job, progress)}, scrub)
+        "render": lambda job, progress: tasks.run_render(settings, project_of(job), job, progress)}, scrub, finish)
+    stopping = threading.Event()  # set when the server is told to stop: event streams end, so the stop is quick
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        stopping.clear()
         worker.start()
         yield
-        worker.stop()
+        stopping.set()
+        worker.stop()  # its running job goes back to the queue: the next start runs it
         dispose(factory)
 
     app = FastAPI(title="mixdown studio", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
-    app.state.settings, app.state.factory, app.state.worker = settings, factory, worker
+    app.state.settings, app.state.factory, app.state.worker, app.state.stopping = settings, factory, worker, stopping
     app.add_middleware(Guard, settings=settings)
 
     @app.exception_handler(MixdownError)
@@ -360,8 +378,26 @@ def create_app(settings: StudioSettings) -> FastAPI:
         if job.kind not in ("mix", "render"):
             raise MixdownError(f"job {job_id}: expected a mix to edit, found a {job.kind} job; fix: mix first")
         Recipe.from_dict(body.recipe)  # a malformed recipe fails now, on the request, not later in the worker
+        base = json.loads((tasks.job_folder(settings, job.id) / job.result["recipe"]).read_text())
+        with factory() as db:
+            version = db.scalar(select(Version.number).where(Version.job_id == job.id))
         return queue(job.project_id, "render", {"mix_job": mix_job, "recipe": body.recipe, "preview": body.preview,
-                                                "start_s": body.start_s, "remaster": body.remaster})
+                                                "start_s": body.start_s, "remaster": body.remaster,
+                                                "base_job": job.id, "base_version": version,
+                                                "change": describe_edit(base, body.recipe)})
+
+    @app.post("/api/projects/{project_id}/versions/{number}/restore")
+    def restore_version(project_id: str, number: int):
+        """Make an earlier version current again (what the page, the player and the downloads show); every
+        version is kept."""
+        with factory.begin() as db:
+            project = load_project(db, project_id)
+            if not any(v.number == number for v in project.versions):
+                raise NotFound(f"version {number}: not found in project {project.name!r}; fix: pick one from the "
+                               "list of versions")
+            project.current_version = number
+            db.flush()
+            return _project_json(project)
 
     @app.get("/api/jobs/{job_id}/recipe")
     def job_recipe(job_id: str):
@@ -379,7 +415,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         path = tasks.job_folder(settings, job.id) / job.result[what]
         with factory() as db:
             project = load_project(db, job.project_id)
-        name = f"{_download_stem(project.name)}-{what}{path.suffix}"
+            number = db.scalar(select(Version.number).where(Version.job_id == job.id))
+        name = f"{_download_stem(project.name)}{_numbered(number)}-{what}{path.suffix}"
         if what == "recipe" and download:
             return Response(_portable_recipe(path), media_type="application/json",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -402,17 +439,28 @@ def create_app(settings: StudioSettings) -> FastAPI:
                 for rel in stems:
                     z.write(folder / rel, arcname=f"stems/{Path(rel).name}")
             partial.replace(archive)
-        return FileResponse(archive, media_type="application/zip", filename="stems.zip")
+        with factory() as db:
+            project = load_project(db, job.project_id)
+            number = db.scalar(select(Version.number).where(Version.job_id == job.id))
+        return FileResponse(archive, media_type="application/zip",
+                            filename=f"{_download_stem(project.name)}{_numbered(number)}-stems.zip")
 
     @app.get("/api/projects/{project_id}/events")
     async def events(project_id: str, request: Request):
-        """Server-sent events: the project's state whenever one of its jobs moves (and every 15 s)."""
+        """Server-sent events: the project's state whenever one of its jobs moves (and every 15 s); a ``deleted``
+        event, and the end of the stream, when the project is deleted (in another tab, by a script). The stream
+        ends when the server stops (the page's EventSource reconnects to the next start)."""
         await asyncio.to_thread(get_project, project_id)  # 404 before the stream starts
 
         async def stream():
             last, quiet = None, 0.0
-            while not await request.is_disconnected():
-                state = await asyncio.to_thread(get_project, project_id)
+            yield "retry: 2000\n\n"  # how soon a page reconnects after a stop
+            while not stopping.is_set() and not await request.is_disconnected():
+                try:
+                    state = await asyncio.to_thread(get_project, project_id)
+                except NotFound as e:  # the response has started: say so in the stream, not as an error
+                    yield f"event: deleted\ndata: {json.dumps({'id': project_id, 'error': str(e)})}\n\n"
+                    return
                 text = json.dumps(state)
                 if text != last or quiet >= 15.0:
                     yield f"data: {text}\n\n"
@@ -452,7 +500,34 @@ def _project_json(project: Project) -> dict:
             "created": project.created,
             "stems": [_file_json(f) for f in _in_mix_order(project.files)],
             "reference": next((_file_json(f) for f in project.files if f.kind == "reference"), None),
-            "jobs": [_job_json(j) for j in sorted(project.jobs, key=lambda j: j.created, reverse=True)]}
+            "jobs": [_job_json(j) for j in sorted(project.jobs, key=lambda j: j.created, reverse=True)],
+            "current_version": project.current_version,
+            "versions": [_version_json(v, project) for v in project.versions]}
+
+
+def _version_json(version: Version, project: Project) -> dict:
+    """A version as the page shows it: what it is, its loudness, its files (mix and recipe its own; raw sum,
+    processed stems and report those of the mix it edits) and that mix's warnings."""
+    job = version.job
+    result = job.result or {}
+    mixed = next((j for j in project.jobs if j.id == version.mix_job_id), None)
+    mix = (mixed.result or {}) if mixed is not None else {}
+    number = next((v.number for v in project.versions if v.job_id == version.mix_job_id), None)
+    return {"number": version.number, "label": version.label, "created": version.created,
+            "current": version.number == project.current_version, "job": job.id, "mix_job": version.mix_job_id,
+            "mix_version": number, "kind": job.kind, "method": mix.get("method"), "remaster": bool(result.get("remaster")),
+            "integrated_lufs": result.get("integrated_lufs"), "true_peak_db": result.get("true_peak_db"),
+            "sample_peak_db": result.get("sample_peak_db"), "mix_lufs": mix.get("integrated_lufs"),
+            "seconds": result.get("seconds"), "warnings": mix.get("warnings", []), "balances": mix.get("balances", []),
+            "files": {"mix": f"/api/jobs/{job.id}/files/mix", "recipe": f"/api/jobs/{job.id}/files/recipe",
+                      "raw": f"/api/jobs/{version.mix_job_id}/files/raw",
+                      "report": f"/api/jobs/{version.mix_job_id}/files/report",
+                      "stems": f"/api/jobs/{version.mix_job_id}/stems.zip"}}
+
+
+def _numbered(number: int | None) -> str:
+    """The version in a download's name: ``-v3`` (nothing for a job that is no version, e.g. a preview)."""
+    return "" if number is None else f"-v{number}"
 
 
 def _in_mix_order(files: list[StoredFile]) -> list[StoredFile]:
@@ -498,9 +573,25 @@ def _media_type(suffix: str) -> str:
             }.get(suffix.lower(), "application/octet-stream")
 
 
+STOP_GRACE_S = 3
+"""How long a stop waits for requests still being answered (a download, an upload) before it cuts them: event
+streams end by themselves at once, the running job is queued again without waiting, so a stop takes well under 5 s."""
+
+
 def serve(settings: StudioSettings, port: int = 8000) -> None:
-    """Run the studio on ``settings.host`` until interrupted (uvicorn, one process: the worker is a thread of it)."""
+    """Run the studio on ``settings.host`` until SIGTERM or Ctrl-C (uvicorn, one process: the worker is a thread of
+    it). A stop ends the pages' event streams and the worker at once (its job is queued again for the next start),
+    waits at most :data:`STOP_GRACE_S` for other requests, and exits."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host.strip("[]"), port=port, log_level="warning",
-                server_header=False, timeout_graceful_shutdown=5)  # a page's open event stream must not hold a stop
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # the signal: end the streams now, not after the grace period
+            app.state.stopping.set()
+            app.state.worker.stopping()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=settings.host.strip("[]"), port=port, log_level="warning",
+                            server_header=False, timeout_graceful_shutdown=STOP_GRACE_S)
+    Server(config).run()

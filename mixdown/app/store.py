@@ -19,15 +19,19 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
+    Session,
     mapped_column,
     relationship,
     sessionmaker,
@@ -42,6 +46,8 @@ __all__ = [
     "Rating",
     "Stimulus",
     "StoredFile",
+    "Version",
+    "add_version",
     "new_id",
     "now",
     "open_database",
@@ -70,10 +76,13 @@ class Project(Base):
     created: Mapped[float] = mapped_column(Float, default=now)
     genre: Mapped[str | None] = mapped_column(String(40), default=None)
     target: Mapped[str] = mapped_column(String(40), default="spotify")
+    current_version: Mapped[int | None] = mapped_column(Integer, default=None)  # what a reload shows
     files: Mapped[list[StoredFile]] = relationship(back_populates="project", order_by="StoredFile.created",
                                                    cascade="all, delete-orphan")
     jobs: Mapped[list[Job]] = relationship(back_populates="project", order_by="Job.created",
                                            cascade="all, delete-orphan")
+    versions: Mapped[list[Version]] = relationship(back_populates="project", order_by="Version.number",
+                                                   cascade="all, delete-orphan")
 
 
 class StoredFile(Base):
@@ -128,6 +137,43 @@ class Job(Base):
     created: Mapped[float] = mapped_column(Float, default=now)
     updated: Mapped[float] = mapped_column(Float, default=now)
     project: Mapped[Project] = relationship(back_populates="jobs")
+
+
+class Version(Base):
+    """One version of a project's mix: a finished mix, or the whole-song render of an edit of an earlier version
+    (previews are not versions). Numbered 1, 2, ... per project; ``Project.current_version`` names the one the page
+    shows and downloads, and restoring an earlier one only moves that pointer (none is ever deleted but with the
+    project).
+
+    ``job_id`` made its mix file and recipe; ``mix_job_id`` is the mix it edits (the same job for a mix), whose
+    stems, raw sum, processed stems and report it shares; ``label`` says what changed ("first mix (rules)",
+    "edit: bass -6 dB", "mastered again")."""
+
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    mix_job_id: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(300))
+    created: Mapped[float] = mapped_column(Float, default=now)
+    project: Mapped[Project] = relationship(back_populates="versions")
+    job: Mapped[Job] = relationship()
+
+
+def add_version(db: Session, project_id: str, job_id: str, mix_job_id: str, label: str,
+                created: float | None = None) -> Version:
+    """Number the next version of the project (inside the caller's transaction) and make it the current one."""
+    last = db.scalar(select(func.max(Version.number)).where(Version.project_id == project_id)) or 0
+    version = Version(project_id=project_id, number=last + 1, job_id=job_id, mix_job_id=mix_job_id,
+                      label=label[:300], created=now() if created is None else created)
+    db.add(version)
+    project = db.get(Project, project_id)
+    if project is not None:
+        project.current_version = version.number
+    db.flush()
+    return version
 
 
 class ListeningTest(Base):
@@ -186,7 +232,9 @@ def open_database(url: str) -> sessionmaker:
         event.listen(engine, "connect", _sqlite_pragmas)
     Base.metadata.create_all(engine)
     _add_new_columns(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    _versions_of_older_mixes(factory)
+    return factory
 
 
 def _add_new_columns(engine: Engine) -> None:
@@ -204,6 +252,28 @@ def _add_new_columns(engine: Engine) -> None:
                 raise RuntimeError(f"{table}.{column.name}: a new column must be nullable to be added in place")
             kind = column.type.compile(engine.dialect)
             connection.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _versions_of_older_mixes(factory: sessionmaker) -> None:
+    """A database from before versions were kept: each project's finished mixes and whole-song renders become
+    its versions, in the order they were made, the last one current (what the page showed before a reload)."""
+    with factory.begin() as db:
+        older = db.scalars(select(Project).where(
+            Project.current_version.is_(None), ~Project.versions.any(),
+            Project.jobs.any((Job.kind == "mix") & (Job.status == "done")))).all()
+        for project in older:
+            mixed = False
+            for job in project.jobs:
+                result = job.result or {}
+                if job.status != "done" or job.kind not in ("mix", "render") or result.get("preview"):
+                    continue
+                if job.kind == "mix":
+                    label = f"{'new' if mixed else 'first'} mix ({result.get('method', 'rules')})"
+                    add_version(db, project.id, job.id, job.id, label, job.updated)
+                    mixed = True
+                else:
+                    label = "mastered again" if result.get("remaster") else "edit (made before versions were kept)"
+                    add_version(db, project.id, job.id, result.get("mix_job", job.id), label, job.updated)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -7,6 +7,7 @@ the job made. Paths in a job's result are relative to its folder.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -25,7 +26,7 @@ from mixdown.console.recipe import Strip, source_path
 from mixdown.errors import ParameterError, RecipeError
 from mixdown.methods.intent import Intent
 
-__all__ = ["PREVIEW_SECONDS", "job_folder", "raw_sum", "remove_tree", "run_analysis", "run_mix", "run_render",
+__all__ = ["BALANCE", "PREVIEW_SECONDS", "job_folder", "pans_not_applied", "raw_sum", "remove_tree", "run_analysis", "run_mix", "run_render",
            "scrub_paths", "stems_folder", "upload_path"]
 
 PREVIEW_SECONDS = 12.0
@@ -132,17 +133,64 @@ def run_mix(settings: StudioSettings, project: Project, job: Job, progress: Prog
         raise ParameterError("method optimize: expected a reference mix, found none; fix: upload a reference or "
                              "choose rules or dmc")
     result = mix_folder(links, out, intent=intent_of(project, reference), method=method,
-                        write_stems=True, progress=lambda done, total, stage: progress(
-                            0.9 * done / max(total, 1), stage))
+                        write_stems=True, progress=_staged(progress, {
+                            "analysing": (0.0, 0.3), method: (0.3, 0.45), "rendering": (0.45, 0.8),
+                            "mastering": (0.8, 0.88), "writing": (0.88, 0.9)}))
     progress(0.92, "raw sum at the mix's loudness")
     raw = raw_sum(links, out / "raw.wav", result.integrated_lufs)
     relative = partial(_relative, folder)
+    unplaced = pans_not_applied(project, json.loads(result.recipe_path.read_text()))
     return {"method": method, "mix": relative(result.mix_path), "recipe": relative(result.recipe_path),
             "report": relative(result.report_path), "raw": relative(raw),
             "stems": [relative(p) for p in result.stems], "seconds": result.seconds,
             "sample_rate": result.sample_rate, "integrated_lufs": result.integrated_lufs,
             "true_peak_db": result.true_peak_db,
-            "warnings": [scrub_paths(str(w), settings, project) for w in result.warnings]}
+            "warnings": [scrub_paths(str(w), settings, project) for w in result.warnings]
+            + [p["message"] for p in unplaced],
+            "balances": [{k: p[k] for k in ("track", "pan", "balance")} for p in unplaced]}
+
+
+BALANCE = 0.6
+"""Where the page's *Apply as a balance* puts a stereo track whose pan preference a mix left out: the position the
+rules mixer gives a mono track asked for that side."""
+
+
+def pans_not_applied(project: Project, recipe: dict) -> list[dict]:
+    """The stereo stems whose pan preference (left or right) the mix's recipe does not follow: the mixers keep a
+    stereo track's image as recorded, so the user is told, and offered the mixer's pan (a balance on a stereo
+    track) at the side asked for. ``[{"track", "pan", "balance", "message"}]``; "centre" is what a stereo track
+    keeps anyway."""
+    strips = {t.get("name"): t for t in recipe.get("tracks", [])}
+    found = []
+    for f in project.files:
+        if f.kind != "stem" or f.channels != 2 or f.pan not in ("left", "right") or f.name not in strips:
+            continue
+        side = -1.0 if f.pan == "left" else 1.0
+        pans = [s.get("params", {}).get("pan", 0.0) for s in strips[f.name].get("chain", [])
+                if s.get("type") == "pan" and not s.get("bypass")]
+        if any(isinstance(p, int | float) and p * side > 0.05 for p in pans):
+            continue  # the mixer placed it (a balance) on the side asked for
+        found.append({"track": f.name, "pan": f.pan, "balance": side * BALANCE, "message": (
+            f"{f.name}: pan {f.pan} was not applied: the stem is stereo and the mix keeps a stereo track's image as "
+            f"recorded; fix: Apply as a balance (the mixer's pan at {'L' if side < 0 else 'R'}{BALANCE * 100:.0f}, "
+            "turning the other side down), or upload the track in mono")})
+    return found
+
+
+def _staged(progress: Progress, stages: dict[str, tuple[float, float]]) -> Callable[[int, int, str], None]:
+    """A library call's ``(done, total, stage)`` reports as one job's progress: each stage (by the start of its
+    name) fills its own span of [0, 1], in order, so a later stage counting from zero does not move the bar back;
+    an unnamed stage keeps the bar where it is."""
+    at = [0.0]
+
+    def report(done: int, total: int, stage: str) -> None:
+        for name, (begin, end) in stages.items():
+            if stage.startswith(name):
+                at[0] = max(at[0], begin + (end - begin) * min(max(done / max(total, 1), 0.0), 1.0))
+                break
+        progress(at[0], stage)
+
+    return report
 
 
 def _reference(settings: StudioSettings, project: Project) -> Path | None:
@@ -194,16 +242,14 @@ def run_render(settings: StudioSettings, project: Project, job: Job, progress: P
     remaster = bool(params.get("remaster"))
     if remaster:
         recipe = remaster_recipe(recipe_path, target=project.target, reference=_reference(settings, project),
-                                 genre=project.genre, progress=lambda done, total, stage: progress(
-                                     0.6 * done / max(total, 1), stage))
+                                 genre=project.genre, progress=_staged(progress, {
+                                     "rendering the premaster": (0.0, 0.5), "mastering": (0.5, 0.6)}))
         recipe_path = recipe.save(recipe_path)
     preview = bool(params.get("preview"))
     start = float(params.get("start_s", 0.0)) if preview else 0.0
-    begin = 0.6 if remaster else 0.0
     rendered = render_recipe(recipe_path, out / ("preview.wav" if preview else "mix.wav"),
                              start_s=start, seconds=PREVIEW_SECONDS if preview else None,
-                             progress=lambda done, total, stage: progress(
-                                 begin + (1 - begin) * done / max(total, 1), stage))
+                             progress=_staged(progress, {"rendering": (0.6 if remaster else 0.0, 1.0)}))
     relative = partial(_relative, folder)
     return {"mix_job": params["mix_job"], "preview": preview, "remaster": remaster, "start_s": start,
             "mix": relative(rendered.path),
