@@ -40,15 +40,22 @@ def _cut(name, keep=0.5, **kwargs):
     return _with(extra)
 
 
-def _corrupt_flac(d):
-    path = stem(d, "x.flac")
-    data = bytearray(path.read_bytes())
-    data[400:4000] = np.random.default_rng(1).integers(0, 256, 3600, dtype=np.uint8).tobytes()
-    path.write_bytes(bytes(data))
+def _corrupt(name):
+    """A stem with 3000 random bytes a third of the way in (a bad sector, a bad download)."""
+
+    def extra(d):
+        path = stem(d, name)
+        data = bytearray(path.read_bytes())
+        at = len(data) // 3
+        data[at:at + 3000] = np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+        path.write_bytes(bytes(data))
+
+    return _with(extra)
 
 
-def _garbage_wav(d):
-    (d / "g.wav").write_bytes(np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+def _garbage(name):
+    return _with(lambda d: (d / name).write_bytes(
+        np.random.default_rng(2).integers(0, 256, 50000, dtype=np.uint8).tobytes()))
 
 
 def _header_only_wav(d):
@@ -243,7 +250,11 @@ CASES = [
     Case("zero-byte AIFF", _zero_bytes("broken.aiff"), 2, r"broken\.aiff.*empty file.*fix", absent=NO_OUT),
     Case("zero-byte OGG", _zero_bytes("broken.ogg"), 2, r"broken\.ogg.*empty file.*fix", absent=NO_OUT),
     Case("zero-byte MP3", _zero_bytes("broken.mp3"), 2, r"broken\.mp3.*empty file.*fix", absent=NO_OUT),
-    Case("random bytes named .wav", _with(_garbage_wav), 2, r"g\.wav.*cannot read.*fix: convert", absent=NO_OUT),
+    Case("random bytes named .wav", _garbage("g.wav"), 2, r"g\.wav.*cannot read.*fix: convert", absent=NO_OUT),
+    Case("random bytes named .mp3", _garbage("g.mp3"), 2, r"g\.mp3.*cannot read.*no MP3 stream found.*fix",
+         absent=NO_OUT),
+    Case("random bytes named .ogg", _garbage("g.ogg"), 2, r"g\.ogg.*cannot read.*fix", absent=NO_OUT),
+    Case("random bytes named .aiff", _garbage("g.aiff"), 2, r"g\.aiff.*cannot read.*fix", absent=NO_OUT),
     Case("WAV header without data", _with(_header_only_wav), 2, r"header\.wav.*0 frames.*fix", absent=NO_OUT),
     Case("truncated WAV", _cut("cut.wav"), 2,
          r"cut\.wav: expected 88200 frames.*truncated \(\d+ of 88200 frames\).*fix: export or copy it again",
@@ -254,13 +265,19 @@ CASES = [
          absent=NO_OUT),
     Case("truncated FLAC", _cut("cut.flac"), 2,
          r"cut\.flac: expected 88200 frames.*decoding error after \d+ .*truncated or corrupt.*fix", absent=NO_OUT),
-    Case("corrupt FLAC (bytes overwritten)", _with(_corrupt_flac), 2, r"x\.flac.*truncated or corrupt.*fix",
+    Case("corrupt FLAC (bytes overwritten)", _corrupt("x.flac"), 2, r"x\.flac.*truncated or corrupt.*fix",
          absent=NO_OUT),
+    Case("corrupt MP3", _corrupt("x.mp3"), 2, r"x\.mp3: expected 88200 frames.*truncated or corrupt.*fix",
+         absent=NO_OUT),
+    Case("corrupt OGG (mixed what decodes, warned)", _corrupt("x.ogg"), 0,
+         r"x: truncated: decodes to .* of the 2\.000 s its last page counts", outputs=("out/mix.wav",)),
+    Case("corrupt PCM in a WAV (no checksum to tell: mixed)", _corrupt("x.wav"), 0, r"mixed 3 tracks",
+         outputs=("out/mix.wav",)),
     Case("truncated MP3 (mixed, warned)", _cut("cut.mp3"), 0,
          r"cut: truncated: decodes to .* of the 2\.000 s its header says.*export or copy it again",
          outputs=("out/mix.wav",)),
-    Case("truncated OGG (no length in its header: mixed)", _cut("cut.ogg"), 0, r"mixed 3 tracks",
-         outputs=("out/mix.wav",)),
+    Case("truncated OGG (mixed what decodes, warned)", _cut("cut.ogg"), 0,
+         r"cut: truncated: decodes to .* its last page counts.*export or copy it again", outputs=("out/mix.wav",)),
     Case("WAV written as a stream (sizes 0xFFFFFFFF)", _with(_streamed_wav), 0, r"mixed 3 tracks",
          outputs=("out/mix.wav",)),
     # sample values

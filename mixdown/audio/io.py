@@ -6,6 +6,7 @@ target folder that replaces the target in one ``os.replace``, so a crash never l
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import struct
@@ -64,13 +65,22 @@ _BLOCK_FRAMES = 1 << 18  # frames written per block: bounds the float64 working 
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What the file header says, read alongside the samples."""
+    """What the file header says, read alongside the samples.
+
+    Attributes:
+        sample_rate, channels, format, subtype: as libsndfile reports them.
+        frames: the frames libsndfile will decode (an MP3's from its Xing header or an estimate; an OGG's from
+            the last page it reaches).
+        claimed_frames: for an OGG whose last page counts more frames than ``frames`` (a corrupt page in
+            between stops the decoder early), that count; else None.
+    """
 
     sample_rate: int
     channels: int
     frames: int
     format: str
     subtype: str
+    claimed_frames: int | None = None
 
     @property
     def lossy(self) -> bool:
@@ -130,9 +140,12 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         with sf.SoundFile(str(path), mode="r") as snd:
             info = AudioInfo(snd.samplerate, snd.channels, snd.frames, snd.format, snd.subtype)
     except sf.SoundFileError as exc:
+        reason = str(exc)
+        if "does not exist or is not a regular file" in reason:  # what libsndfile says of an MP3 it cannot parse
+            reason = f"Error opening {str(path)!r}: no {path.suffix.lstrip('.').upper() or 'audio'} stream found"
         raise AudioInputError(
             f"{path}: expected an audio file libsndfile can decode ({READABLE_FORMATS}), found one it cannot "
-            f"read ({exc}); fix: {_convert_fix(path)}"
+            f"read ({reason}); fix: {_convert_fix(path)}"
         ) from None
     _check_channels(path, info.channels)
     _check_rate(path, info.sample_rate)
@@ -144,6 +157,12 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     declared = _declared_frames(path)
     if declared is not None and declared > info.frames:
         raise _truncated(path, info.frames, declared, info.sample_rate)
+    if info.format == "OGG":
+        last = _ogg_last_granule(path)
+        if last is not None and info.subtype == "OPUS":  # Opus counts at 48 kHz whatever the rate it decodes to
+            last = round(last * info.sample_rate / 48000)
+        if last is not None and last > info.frames:
+            info = dataclasses.replace(info, claimed_frames=last)
     return info
 
 
@@ -280,6 +299,22 @@ def _declared_frames(path: Path) -> int | None:
     except (OSError, struct.error):
         return None
     return None
+
+
+def _ogg_last_granule(path: Path) -> int | None:
+    """The granule position (frames so far) of the last Ogg page in the file's last 64 kB; None when none."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65536))
+            tail = f.read()
+    except OSError:
+        return None
+    at = tail.rfind(b"OggS")
+    if at < 0 or len(tail) < at + 14:
+        return None
+    granule = struct.unpack("<q", tail[at + 6:at + 14])[0]
+    return granule if granule >= 0 else None
 
 
 def _chunks(f, order: str):

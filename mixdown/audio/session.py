@@ -318,12 +318,15 @@ def load_tracks(plan: SessionPlan, indices: Iterable[int] | None = None, progres
                     "rate_mismatch", name,
                     f"{info.sample_rate} Hz file resampled to the session's {plan.sample_rate} Hz (soxr VHQ)"))
             own = plan.track_samples(i)  # as its header says
-            if own - audio.shape[1] > max(tolerance, _LOSSY_LENGTH_SLACK):  # only lossy files get here (read refuses others)
+            claimed = own if info.claimed_frames is None else \
+                round(info.claimed_frames * plan.sample_rate / info.sample_rate)
+            if claimed - audio.shape[1] > max(tolerance, _LOSSY_LENGTH_SLACK):  # lossy only: read refuses others
+                said = "header says" if info.claimed_frames is None else "last page counts"
                 warnings.append(LoadWarning(
                     "truncated", name,
-                    f"decodes to {audio.shape[1] / plan.sample_rate:.3f} s of the {own / plan.sample_rate:.3f} s its "
-                    "header says: probably cut off while being written or copied (or its header only estimates "
-                    "the length); padded with silence; if it is cut off, export or copy it again",
+                    f"decodes to {audio.shape[1] / plan.sample_rate:.3f} s of the {claimed / plan.sample_rate:.3f} s "
+                    f"its {said}: probably cut off or damaged while being written or copied (or its header only "
+                    "estimates the length); padded with silence; if it is, export or copy it again",
                 ))
             missing = plan.samples - own
             if missing > tolerance:
