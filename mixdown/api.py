@@ -359,8 +359,10 @@ def mix_folder(
     from mixdown.methods.dugan import SpeechActivity
     from mixdown.methods.intent import Intent, load_intent
 
-    check_duration(plan.samples, plan.sample_rate, plan.names)
     intent = intent if isinstance(intent, Intent) else (load_intent(intent) if intent is not None else Intent())
+    if plan.warnings and intent.tracks:  # a file named like a whole mix that the intent names is meant as a track
+        plan = plan_session(stems, keep=intent.tracks)
+    check_duration(plan.samples, plan.sample_rate, plan.names)
     if target is not None:
         intent.target = loudness_target(target)
     if genre is not None:

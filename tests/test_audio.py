@@ -496,6 +496,8 @@ def test_folder_scan_names_what_it_leaves_out(tmp_path):
     assert set(skipped) == {"mix.wav", "Mixture.flac", "preview.wav", "x.wav"}
     assert "rename it (e.g. mix_track.wav)" in skipped["mix.wav"] and "a folder" in skipped["x.wav"]
     assert {w.code for w in plan.warnings} == {"skipped"}
+    kept = plan_session(tmp_path, keep=["MIX"])  # a track an intent names is meant as a track
+    assert kept.names == ["kick", "mix"] and {w.track for w in kept.warnings} == {"Mixture.flac", "preview.wav", "x.wav"}
     alone = tmp_path / "alone"
     alone.mkdir()
     put(alone, "mix.wav", sine(100))

@@ -204,6 +204,14 @@ def _earlier_mix_in_the_stems(folder):
     return mix_args(folder)
 
 
+def _intent_names_master(folder):
+    """A track really called "Master" (a mastering-grade synth, a studio upload): the intent naming it keeps it."""
+    band(folder / "in", 2)
+    stem(folder / "in", "Master.wav", tone(frequency_hz=500.0))
+    (folder / "intent.yaml").write_text("tracks:\n  Master: {priority: lead}\n")
+    return mix_args(folder, "--intent", str(folder / "intent.yaml"))
+
+
 def _broken_stem_and(*extra_args):
     """A stem that only a full decode finds broken (NaN), so a refusal must come from the cheaper check first."""
 
@@ -339,9 +347,12 @@ CASES = [
     Case("--stems into the stems folder (-o its parent)", _processed_stems_into_the_stems, 2,
          r"in/stems: expected an output folder apart from the stems.*fix", absent=("in/mix.wav",)),
     Case("an earlier mix.wav among the stems (skipped, warned)", _earlier_mix_in_the_stems, 0,
-         r"mix\.wav: skipped: named like a whole mix.*rename it.*mixed 2 tracks", check=_no_track("mix")),
+         r"mix\.wav: skipped: named like a whole mix.*rename it .*or name it in the intent.*mixed 2 tracks",
+         check=_no_track("mix")),
     Case("a dataset's mixture.flac beside its stems", _with(lambda d: stem(d, "mixture.flac", tone(channels=2))), 0,
          r"mixture\.flac: skipped.*mixed 2 tracks", check=_no_track("mixture")),
+    Case("a track named Master that the intent names (kept)", _intent_names_master, 0, r"mixed 3 tracks",
+         check=_tracks_named("Master")),
     Case("a stale temp file of a killed run", _stale_temp, 0, r"mixed 2 tracks", outputs=("out/mix.wav",)),
     # cheap checks come first: nothing decoded, no folder made
     Case("--format mp3", _broken_stem_and("--format", "mp3"), 2,

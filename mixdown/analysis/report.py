@@ -27,8 +27,8 @@ __all__ = ["STAGES", "SessionAnalysis", "TrackAnalysis", "analyze_files", "analy
 
 STAGES = ("loudness", "spectrum", "descriptors", "stereo", "dynamics", "roles", "masking")
 """The stages of :func:`analyze_session`, in order, as reported to its ``progress`` callback."""
-_MIN_SECONDS = 0.5  # and at least the longest window any stage needs: 16384 samples (0.37 s at 44.1 kHz, 2.05 s at 8 kHz)
-_MIN_SAMPLES = 16384
+_MIN_SECONDS = 0.5  # and at least the longest window any stage needs: 16384 samples (0.37 s at 44.1 kHz,
+_MIN_SAMPLES = 16384  # 2.05 s at 8 kHz)
 
 # progress(done, total, stage): stages finished so far, of how many, and the one that just finished
 Progress = Callable[[int, int, str], None]

@@ -191,8 +191,8 @@ def read_audio_scanned(path: str | os.PathLike,
         decoded = _decodable_frames(path)
         raise AudioInputError(
             f"{path}: expected {info.frames} frames of {info.format} audio as its header says, found a decoding "
-            f"error after {decoded} of them ({exc}): the file is truncated or corrupt; fix: export or copy it again (to "
-            f"keep what decodes: `ffmpeg -i {_quoted(path.name)} {_quoted(path.stem + '_fixed.wav')}`)"
+            f"error after {decoded} of them ({exc}): the file is truncated or corrupt; fix: export or copy it "
+            f"again (to keep what decodes: `ffmpeg -i {_quoted(path.name)} {_quoted(path.stem + '_fixed.wav')}`)"
         ) from None
     if frames.shape[0] == 0:
         raise AudioInputError(

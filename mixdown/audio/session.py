@@ -266,17 +266,19 @@ class SessionPlan:
 
 
 def plan_session(source: str | os.PathLike | Iterable[str | os.PathLike],
-                 sample_rate: int | None = None) -> SessionPlan:
+                 sample_rate: int | None = None, keep: Iterable[str] = ()) -> SessionPlan:
     """Check every file's header and fix the session's rate and length, reading no samples.
 
     Args:
         source, sample_rate: as :func:`load_session`.
+        keep: track names (file stems, any case) a folder scan keeps even when they are named like a whole mix
+            (:data:`MIX_NAMES`): the tracks an intent names, which the user means as tracks.
     Returns:
         :class:`SessionPlan`.
     Raises:
         AudioInputError: as :func:`load_session` (except NaN/inf samples, which only reading finds).
     """
-    paths, skipped = _source_paths(source)
+    paths, skipped = _source_paths(source, {name.casefold() for name in keep})
     _check_unique_names([(p.stem, p) for p in paths])
     infos = [audio_info(p) for p in paths]
     rate = _session_rate([info.sample_rate for info in infos], sample_rate)
@@ -378,11 +380,11 @@ def load_session(
     return load_tracks(plan_session(source, sample_rate), progress=progress)
 
 
-def _source_paths(source) -> tuple[list[Path], list[LoadWarning]]:
+def _source_paths(source, keep: set[str] = frozenset()) -> tuple[list[Path], list[LoadWarning]]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            return _scan_folder(path)
+            return _scan_folder(path, keep)
         if path.exists():
             return [path], []
         if path.is_symlink():
@@ -397,13 +399,14 @@ def _source_paths(source) -> tuple[list[Path], list[LoadWarning]]:
     return paths, []
 
 
-def _scan_folder(folder: Path) -> tuple[list[Path], list[LoadWarning]]:
+def _scan_folder(folder: Path, keep: set[str] = frozenset()) -> tuple[list[Path], list[LoadWarning]]:
     """Audio files directly in ``folder``, in natural name order, and warnings naming what was left out.
 
     Unsupported audio is kept so it fails loudly; a link named like audio that leads nowhere (dangling, or a
     loop) is refused, since the track it stood for would be missing from the mix; a folder or special file
     named like audio is skipped with a warning; so is a full mix (:data:`MIX_NAMES`) beside other audio, so
-    an earlier ``mix.wav`` or a dataset's ``mixture.flac`` is never mixed in as a track.
+    an earlier ``mix.wav`` or a dataset's ``mixture.flac`` is never mixed in as a track (unless ``keep``, the
+    casefolded names an intent gives, names it).
     """
     picked = AUDIO_EXTENSIONS + UNSUPPORTED_EXTENSIONS
     try:
@@ -429,12 +432,13 @@ def _scan_folder(folder: Path) -> tuple[list[Path], list[LoadWarning]]:
             f"({others} other file(s) ignored; sub-folders are not searched); "
             "fix: point to the folder that holds the stems"
         )
-    mixes = [p for p in audio if p.stem.casefold() in MIX_NAMES]
+    mixes = [p for p in audio if p.stem.casefold() in MIX_NAMES and p.stem.casefold() not in keep]
     if mixes and len(mixes) < len(audio):
         for p in mixes:
             skipped.append(LoadWarning("skipped", p.name, (
                 f"named like a whole mix (mixdown's own output, or a dataset's mixture), not a track: left out; "
-                f"to mix it in as a track, rename it (e.g. {p.stem}_track{p.suffix})")))
+                f"to mix it in as a track, rename it (e.g. {p.stem}_track{p.suffix}) or name it in the intent "
+                f"(tracks: {{{p.stem}: {{}}}})")))
         audio = [p for p in audio if p not in mixes]
     return audio, skipped
 

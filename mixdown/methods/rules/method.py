@@ -82,7 +82,8 @@ def rules_recipe(session, analysis: SessionAnalysis, intent: Intent, recipe_dir:
             strip.chain = [Step("gain", {"gain_db": 0.0}, "keep as is (intent): no processing")]
         else:
             steps = [gains[i], highpass_step(track, role, analysis.spectrum_hz),
-                     combined_eq(cuts.get(i), tonal.get(i), analysis.sample_rate), compressor_step(track, role, targets[i])]
+                     combined_eq(cuts.get(i), tonal.get(i), analysis.sample_rate),
+                     compressor_step(track, role, targets[i])]
             if i in positions:
                 pan, reason = positions[i]
                 steps.append(Step("pan", {"pan": pan}, reason))
