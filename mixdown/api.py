@@ -27,6 +27,7 @@ from mixdown.memory import return_large_blocks
 if TYPE_CHECKING:
     from mixdown.analysis import SessionAnalysis
     from mixdown.analysis.meter import StreamMeasures
+    from mixdown.audio import AudioInfo
     from mixdown.console import Recipe
     from mixdown.evaluate import Comparison
     from mixdown.methods.intent import Intent
@@ -94,16 +95,20 @@ def render_recipe(
 
     Args:
         recipe: a recipe file (its ``tracks[i].source`` paths are relative to it) or a loaded :class:`Recipe`.
-        output: the mix file to write (atomically); never one of the inputs.
+        output: the mix file to write (atomically); never one of the inputs. Its folder is created if missing.
         format: ``wav24`` (default), ``wav16`` (TPDF dither), ``float32`` or ``flac``.
         block_seconds: streaming block length: sources are read from disk block by block, so memory stays
-            bounded for any song length.
+            bounded for any song length; many tracks get shorter blocks, so it stays bounded for any number of
+            tracks too (:func:`mixdown.console.render.block_frames`).
         amounts: ``{"eq" | "dynamics" | "space" | "width": amount}`` applied before rendering
             (:func:`mixdown.console.amount.apply_amounts`; 1 = as the recipe says).
         start_s, seconds: render only this excerpt of the song (a preview after an edit); None: to the end.
         progress: optional callback ``(frames_done, frames_total, stage)``.
     Returns:
         :class:`RenderResult` with the written path and its measured loudness and peak.
+    Raises:
+        RecipeError: the recipe breaks its format, or a source is not an audio file (naming the field);
+        AudioInputError, OutputError, ParameterError as their messages say.
     """
     data = None if hasattr(recipe, "tracks") else read_json(recipe, "recipe", RecipeError)  # before the console loads
     import pyloudnorm
@@ -112,17 +117,23 @@ def render_recipe(
     from mixdown.audio import AudioWriter, BlockReader
     from mixdown.console import Console, Recipe
     from mixdown.console.amount import apply_amounts
+    from mixdown.console.render import block_frames
+    from mixdown.console.session_render import allow_open_files
 
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_file_data(data, recipe)
     if amounts:
         recipe = apply_amounts(recipe, amounts)
-    sources = _sources(recipe)
-    done = 0
-    rate = recipe.sample_rate or plan_session(sources).sample_rate  # the rate BlockReader will choose
+    sources, infos = _sources(recipe)
+    rate = recipe.sample_rate or _common_rate(infos)
     if start_s < 0 or (seconds is not None and seconds <= 0):
         raise ParameterError(f"render_recipe: expected start_s >= 0 and seconds > 0, found {start_s} and {seconds}")
     excerpt = {"start": round(start_s * rate), "frames": None if seconds is None else round(seconds * rate)}
-    with BlockReader(sources, recipe.sample_rate, max(1, int(block_seconds * rate)), **excerpt) as reader:
+    output = Path(output)
+    _output_folder(output.parent)
+    done = 0
+    block = block_frames(block_seconds, rate, [info.channels for info in infos])
+    allow_open_files(len(sources))
+    with BlockReader(sources, rate, block, **excerpt) as reader:
         console = Console(recipe, reader.sample_rate, reader.channel_counts)
         with AudioWriter(output, reader.sample_rate, 2, format, protect=sources) as writer, torch.no_grad():
             for mix in console.render_blocks(reader):
@@ -146,6 +157,7 @@ def remaster_recipe(
     reference_amounts: dict[str, float] | None = None,
     genre: str | None = None,
     progress: Progress | None = None,
+    amounts: dict[str, float] | None = None,
 ) -> Recipe:
     """The recipe with its master chain decided anew for its (edited) mix, as :func:`mix_folder` decides it.
 
@@ -160,23 +172,29 @@ def remaster_recipe(
         reference, reference_amounts: master toward a reference mix, as :func:`mix_folder` does.
         genre: decides the bus compression (none for classical, jazz, ambient); None: ``notes.genre``.
         progress: optional callback ``(frames_done, frames_total, stage)``.
+        amounts: ``{"eq" | "dynamics" | "space" | "width": amount}`` applied to the mix first
+            (:func:`mixdown.console.amount.apply_amounts`), so the master is decided for the mix they make.
     Returns:
-        A new :class:`Recipe`: the same mix, the new master chain (each step with its reason).
+        A new :class:`Recipe`: the same mix (with the amounts applied, ``notes.amounts`` recording them), the new
+        master chain (each step with its reason).
     """
     data = None if hasattr(recipe, "tracks") else read_json(recipe, "recipe", RecipeError)  # before the console loads
     import torch
 
     from mixdown.console import Recipe
+    from mixdown.console.amount import apply_amounts
     from mixdown.console.session_render import render_session
     from mixdown.mastering import check_amounts, load_reference, loudness_target
     from mixdown.mastering.master import master_to_target
     from mixdown.methods.intent import Intent
 
     recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_file_data(data, recipe)
+    if amounts:
+        recipe = apply_amounts(recipe, amounts)
     edited = Recipe.from_dict({**recipe.to_dict(), "master": {"chain": []}})
     edited.path = recipe.path
-    sources = _sources(edited)
-    rate = recipe.sample_rate or plan_session(sources).sample_rate
+    sources, infos = _sources(edited)
+    rate = recipe.sample_rate or _common_rate(infos)
     chosen = loudness_target(target if target is not None else recipe.notes.get("target", Intent().target))
     matched = load_reference(reference, rate) if reference is not None else None
     genre = genre if genre is not None else recipe.notes.get("genre")
@@ -193,17 +211,61 @@ def remaster_recipe(
     return edited
 
 
-def _sources(recipe: Recipe) -> list[Path]:
+def _sources(recipe: Recipe) -> tuple[list[Path], list[AudioInfo]]:
+    """Every track's source file and its checked header, in track order.
+
+    A source is relative to the recipe's folder (the current folder for a recipe built in code) or absolute; it
+    may lie outside the recipe's folder (``Recipe.save`` writes ``../stems/x.wav`` for an edited copy), but it
+    must be an audio file. (The studio confines sources to a project itself.)
+
+    Raises:
+        RecipeError: a track without a source, or a source that is missing, a folder, a device or a broken link;
+        AudioInputError: a file that is not audio mixdown can read. Each names the recipe file, the field and
+            the fix.
+    """
+    import errno
+    import stat
+
+    from mixdown.audio import audio_info
+    from mixdown.errors import AudioInputError
+
     base = recipe.path.parent if recipe.path is not None else Path.cwd()
-    paths = []
+    prefix = f"{recipe.path}: " if recipe.path is not None else ""
+    paths, infos = [], []
     for i, t in enumerate(recipe.tracks):
         if t.source is None:
-            raise RecipeError(f"tracks[{i}].source: expected the audio file of track {t.name!r}, found none; fix: add \"source\": \"path/to/{t.name}.wav\"")
-        path = (base / t.source).resolve()
-        if not path.is_file():
-            raise RecipeError(f"tracks[{i}].source: expected an audio file, found nothing at {path}; fix: correct the path (relative to the recipe file)")
+            raise RecipeError(f"{prefix}tracks[{i}].source: expected the audio file of track {t.name!r}, found none; "
+                              f"fix: add \"source\": \"path/to/{t.name}.wav\"")
+        shown = repr(t.source) if len(t.source) <= 80 else repr(t.source[:60] + "...")
+        where = f"{prefix}tracks[{i}].source {shown}"
+        fix = f"fix: correct the path (relative to {base}, or absolute)"
+        path = Path(os.path.realpath(base / t.source))  # realpath: a link loop is reported below, not raised
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            if e.errno == errno.ELOOP or (e.errno == errno.ENOENT and os.path.islink(path)):
+                raise RecipeError(f"{where}: expected an audio file, found a link that leads nowhere ({path}); "
+                                  f"{fix}") from None
+            found = f"nothing at {path}" if e.errno == errno.ENOENT else f"a path the system refuses ({e.strerror})"
+            raise RecipeError(f"{where}: expected an audio file, found {found}; {fix}") from None
+        if stat.S_ISDIR(mode):
+            raise RecipeError(f"{where}: expected an audio file, found a folder ({path}); fix: name one audio file "
+                              "in it")
+        if not stat.S_ISREG(mode):
+            raise RecipeError(f"{where}: expected an audio file, found a device or other special file ({path}); "
+                              f"{fix}")
+        try:
+            infos.append(audio_info(path))
+        except AudioInputError as e:
+            raise type(e)(f"{where}: {e}") from None
         paths.append(path)
-    return paths
+    return paths, infos
+
+
+def _common_rate(infos: list[AudioInfo]) -> int:
+    """The rate most sources have (ties: the highest), the one :class:`mixdown.audio.BlockReader` would take."""
+    rates = [info.sample_rate for info in infos]
+    return max(set(rates), key=lambda r: (rates.count(r), r))
 
 
 def analyze_path(
@@ -241,14 +303,15 @@ def compare_files(mix: str | Path, reference: str | Path,
         ``(comparison, mix_audio, reference_audio, sample_rate)``: the audio as compared (channels-first float32,
         before alignment), for figures.
     Raises:
-        AudioInputError: a file that cannot be read, or shorter than 1 s.
+        AudioInputError: a file that cannot be read, shorter than 1 s, or silent (naming the file).
     """
     mix_audio, rate = read_audio(mix)
     reference_audio, reference_rate = read_audio(reference)
     reference_audio = resample(reference_audio, reference_rate, rate)
     from mixdown.evaluate import compare
 
-    return compare(mix_audio, reference_audio, rate, align=align), mix_audio, reference_audio, rate
+    result = compare(mix_audio, reference_audio, rate, align=align, names=(str(mix), str(reference)))
+    return result, mix_audio, reference_audio, rate
 
 
 @dataclass

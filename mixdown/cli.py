@@ -142,7 +142,6 @@ def render(
     from mixdown import api
 
     source = api.demo_recipe_path() if demo else recipe
-    output.parent.mkdir(parents=True, exist_ok=True)
     recipe_out = output.with_name(f"{output.stem}.recipe.json")
     try:
         amounts = None
@@ -150,13 +149,23 @@ def render(
             from mixdown.console.amount import parse_amounts
 
             amounts = parse_amounts(amount)
+        if remaster:  # before the premaster is rendered: the recipe goes beside the mix
+            api._output_folder(output.parent, create=False)
+        if remaster and source.exists() and recipe_out.exists() and recipe_out.samefile(source):
+            from mixdown.errors import OutputError
+
+            raise OutputError(f"{recipe_out}: expected a new file for the remastered recipe, found the recipe being "
+                              f"rendered (inputs are never overwritten); fix: choose another name with -o, e.g. "
+                              f"-o {output.with_name(output.stem + '_remastered' + output.suffix)}")
         with _progress_bar() as bar:
             task = bar.add_task("rendering", total=None)
             show = _stages(bar, task, "render")
-            if remaster:
-                source = api.remaster_recipe(source, _target_value(target), reference, progress=show)
-                source.save(recipe_out)
+            if remaster:  # the amounts first, so the new master is decided for the mix they make
+                source = api.remaster_recipe(source, _target_value(target), reference, progress=show, amounts=amounts)
+                amounts = None
             result = api.render_recipe(source, output, format=format, amounts=amounts, progress=show)
+            if remaster:
+                source.save(recipe_out)
     except MixdownError as e:
         _fail(e)
     terminal.print(
@@ -311,6 +320,8 @@ def compare(
     except MixdownError as e:
         _fail(e)
     out = _stdout()
+    for warning in result.warnings:
+        terminal.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     a = result.alignment
     out.print(f"aligned: lag {a.lag_s * 1000:+.1f} ms ({a.lag_samples:+d} samples), correlation {a.correlation:.3f}, "
               f"{a.overlap_samples / rate:.1f} s compared; loudness match {result.loudness_match_db:+.2f} dB",

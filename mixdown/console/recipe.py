@@ -25,12 +25,15 @@ by their Dugan gains before their strips.
 from __future__ import annotations
 
 import json
+import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mixdown.dsp.gain_sharing import GAIN_SHARING_PARAMS, WEIGHT_RANGE_DB
+from mixdown.dsp.params import Param
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError, RecipeError
 from mixdown.export.files import read_json, write_text_atomic
@@ -186,8 +189,6 @@ class Recipe:
             recipe = cls.from_dict(data)
         except RecipeError as e:
             raise RecipeError(f"{path}: {e}") from None
-        except RecursionError:
-            raise RecipeError(f"{path}: expected a recipe, found values nested too deeply to be one") from None
         recipe.path = path
         return recipe
 
@@ -197,23 +198,30 @@ class Recipe:
         v = _Validator()
         v.object(data, "recipe", required=("tracks",),
                  optional=("schema", "version", "sample_rate", "buses", "returns", "master", "gain_sharing", "notes"))
+        _check_values(data)
         if data.get("schema", SCHEMA_NAME) != SCHEMA_NAME:
-            v.fail("schema", f"expected {SCHEMA_NAME!r}, found {data['schema']!r}")
+            v.fail("schema", f"expected {SCHEMA_NAME!r}, found {_shown(data['schema'])}",
+                   f"a mixdown recipe says \"schema\": \"{SCHEMA_NAME}\"; check that this is a recipe file")
         version = data.get("version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            v.fail("version", f"expected {SCHEMA_VERSION} (this mixdown reads version {SCHEMA_VERSION}), found {version!r}")
+        if version != SCHEMA_VERSION or isinstance(version, bool):
+            v.fail("version", f"expected {SCHEMA_VERSION} (this mixdown reads version {SCHEMA_VERSION}), found "
+                   f"{_shown(version)}", "render it with the mixdown that wrote it, or upgrade mixdown")
         sample_rate = data.get("sample_rate")
         if sample_rate is not None and (not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or not 8000 <= sample_rate <= 384000):
-            v.fail("sample_rate", f"expected an integer from 8000 to 384000 Hz, found {sample_rate!r}")
+            v.fail("sample_rate", f"expected an integer from 8000 to 384000 Hz, found {_shown(sample_rate)}",
+                   "write a whole number such as 44100 or 48000 (no quotes), or leave sample_rate out")
         master = data.get("master", {"chain": []})
         v.object(master, "master", required=(), optional=("chain",))
+        notes = data.get("notes", {})
+        if not isinstance(notes, dict):
+            v.fail("notes", f"expected an object, found {_kind(notes)}", "write \"notes\": {} or leave it out")
         recipe = cls(
             tracks=[v.strip(t, f"tracks[{i}]", "tracks") for i, t in enumerate(v.array(data["tracks"], "tracks"))],
             buses=[v.strip(b, f"buses[{i}]", "buses") for i, b in enumerate(v.array(data.get("buses", []), "buses"))],
             returns=[v.strip(r, f"returns[{i}]", "returns") for i, r in enumerate(v.array(data.get("returns", []), "returns"))],
             master=v.chain(master.get("chain", []), "master.chain"),
             sample_rate=sample_rate,
-            notes=data.get("notes", {}),
+            notes=notes,
             gain_sharing=v.gain_sharing(data["gain_sharing"], "gain_sharing") if "gain_sharing" in data else None,
         )
         recipe.validate()
@@ -225,12 +233,13 @@ class Recipe:
         """Check names, routes and sends refer to things that exist, and every parameter is in range."""
         v = _Validator()
         if not self.tracks:
-            v.fail("tracks", "expected at least one track, found none")
+            v.fail("tracks", "expected at least one track, found none", "add a track: {\"name\": ..., \"source\": ...}")
         for kind, strips in (("tracks", self.tracks), ("buses", self.buses), ("returns", self.returns)):
             seen: set[str] = set()
             for i, s in enumerate(strips):
                 if s.name in seen:
-                    v.fail(f"{kind}[{i}].name", f"expected unique names, found {s.name!r} twice")
+                    v.fail(f"{kind}[{i}].name", f"expected unique names, found {s.name!r} twice",
+                           f"rename one of them (e.g. {s.name!r} 2)")
                 seen.add(s.name)
                 for j, step in enumerate(s.chain):
                     v.step_params(step, f"{kind}[{i}].chain[{j}]")
@@ -239,15 +248,17 @@ class Recipe:
         bus_names = {b.name for b in self.buses}
         return_names = {r.name for r in self.returns}
         if MASTER in bus_names | return_names:
-            v.fail("buses", f"expected no bus or return named {MASTER!r} (reserved)")
+            v.fail("buses", f"expected no bus or return named {MASTER!r} (reserved), found one", "rename it")
         for i, t in enumerate(self.tracks):
             if t.route != MASTER and t.route not in bus_names:
-                v.fail(f"tracks[{i}].route", f"expected {MASTER!r} or one of the buses {sorted(bus_names)}, found {t.route!r}")
+                v.fail(f"tracks[{i}].route", f"expected {MASTER!r} or one of the buses {sorted(bus_names)}, found {t.route!r}",
+                       "route it to one of those, or add that bus to \"buses\"")
         for kind, strips in (("tracks", self.tracks), ("buses", self.buses)):
             for i, s in enumerate(strips):
                 for k, send in enumerate(s.sends):
                     if send.to not in return_names:
-                        v.fail(f"{kind}[{i}].sends[{k}].to", f"expected one of the returns {sorted(return_names)}, found {send.to!r}")
+                        v.fail(f"{kind}[{i}].sends[{k}].to", f"expected one of the returns {sorted(return_names)}, found {send.to!r}",
+                               "send to one of those, or add that return to \"returns\"")
         if self.gain_sharing is not None:
             v.gain_sharing_refs(self.gain_sharing, [t.name for t in self.tracks])
 
@@ -258,43 +269,110 @@ class Recipe:
         raise KeyError(name)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of values a recipe may hold (its own fields need 6 levels; ``notes`` gets the rest)."""
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words: ``a list``, ``text``, ``an object`` ..."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "true/false"), ((int, float), "a number"), (str, "text"), (list, "a list"), (dict, "an object"))
+    return next((k for t, k in kinds if isinstance(value, t)), type(value).__name__)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``value`` as written, shortened to ``limit`` characters (a pasted file must not flood the message)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = _short_repr(limit).repr(value) if isinstance(value, (str, list, dict)) else repr(value)
+    return text if len(text) <= limit + 10 else text[:limit] + "..."
+
+
+def _short_repr(limit: int) -> reprlib.Repr:
+    short = reprlib.Repr()  # (keyword arguments only from Python 3.12)
+    short.maxstring = short.maxother = limit
+    short.maxlist = short.maxdict = 6
+    short.maxlevel = 2
+    return short
+
+
+def _check_values(data: Any) -> None:
+    """Refuse non-finite numbers (Python's JSON reader takes NaN and Infinity) and values nested deeper than
+    :data:`MAX_DEPTH` anywhere in the parsed recipe, naming the field; iterative, so no depth can overflow."""
+    pending: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            _Validator.fail(where, f"expected a finite number, found {_shown(value)}",
+                            "write a number (JSON has no NaN or Infinity)")
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth >= MAX_DEPTH:
+            top = where.split(".")[0].split("[")[0]
+            _Validator.fail(top, f"expected values nested at most {MAX_DEPTH} levels deep, found deeper ones (at "
+                            f"{where[:80]}{'...' if len(where) > 80 else ''})",
+                            f"flatten {top}, or check that this is the recipe file")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, (dict, list, float)):
+                path = f"{where}[{key}]" if isinstance(value, list) else f"{where}.{key}" if where else str(key)
+                pending.append((item, path, depth + 1))
+
+
 class _Validator:
-    """Type checks for parsed JSON, raising RecipeError with the field path."""
+    """Type checks for parsed JSON, raising RecipeError with the field path, what was found and the fix."""
 
     @staticmethod
-    def fail(where: str, what: str):
-        raise RecipeError(f"{where}: {what}")
+    def fail(where: str, what: str, fix: str = "correct it (docs/recipe.md describes every field)"):
+        raise RecipeError(f"{where}: {what}; fix: {fix}")
 
     def object(self, value, where, required, optional):
         if not isinstance(value, dict):
-            self.fail(where, f"expected an object, found {type(value).__name__}")
+            self.fail(where, f"expected an object, found {_kind(value)}",
+                      "a recipe is a JSON object: {\"tracks\": [...]}" if where == "recipe"
+                      else "write it as {\"key\": value, ...}")
         for key in required:
             if key not in value:
-                self.fail(f"{where}.{key}" if where != "recipe" else key, "required field is missing")
+                self.fail(f"{where}.{key}" if where != "recipe" else key, "required field is missing",
+                          f"add \"{key}\"")
         unknown = sorted(set(value) - set(required) - set(optional))
         if unknown:
-            self.fail(where, f"unknown field(s) {', '.join(unknown)}; expected some of: {', '.join((*required, *optional))}")
+            self.fail(where, f"expected some of: {', '.join((*required, *optional))}, found unknown field(s) "
+                      f"{', '.join(_shown(u, 40) for u in unknown[:5])}{' ...' if len(unknown) > 5 else ''}",
+                      "remove them or correct their spelling")
 
     def array(self, value, where):
         if not isinstance(value, list):
-            self.fail(where, f"expected a list, found {type(value).__name__}")
+            self.fail(where, f"expected a list, found {_kind(value)}", "write it as [...]")
         return value
 
     def text(self, value, where, optional=False):
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value:
-            self.fail(where, f"expected a non-empty string, found {value!r}")
+            self.fail(where, f"expected a non-empty string, found {_shown(value)}", "write it in quotes")
+        return value
+
+    def reason(self, value, where) -> str:
+        if not isinstance(value, str):
+            self.fail(where, f"expected text, found {_kind(value)}", "write the reason in quotes, or leave it out")
+        return value
+
+    def path(self, value, where):
+        value = self.text(value, where, optional=True)
+        if value is not None and "\0" in value:
+            self.fail(where, "expected a file path, found one with a NUL character", "correct the path")
         return value
 
     def number(self, value, where):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, f"expected a number, found {value!r}")
+            self.fail(where, f"expected a number, found {_shown(value)}", "write a number without quotes")
         return float(value)
 
     def flag(self, value, where):
         if not isinstance(value, bool):
-            self.fail(where, f"expected true or false, found {value!r}")
+            self.fail(where, f"expected true or false, found {_shown(value)}", "write true or false without quotes")
         return value
 
     def strip(self, data, where, kind) -> Strip:
@@ -306,7 +384,7 @@ class _Validator:
             sends=[self.send(s, f"{where}.sends[{k}]") for k, s in enumerate(self.array(data.get("sends", []), f"{where}.sends"))],
             route=self.text(data.get("route", MASTER), f"{where}.route"),
             mute=self.flag(data.get("mute", False), f"{where}.mute"),
-            source=self.text(data.get("source"), f"{where}.source", optional=True),
+            source=self.path(data.get("source"), f"{where}.source"),
             role=self.text(data.get("role"), f"{where}.role", optional=True),
         )
 
@@ -314,8 +392,8 @@ class _Validator:
         self.object(data, where, required=("to", "level_db"), optional=("reason",))
         level = self.number(data["level_db"], f"{where}.level_db")
         if not -120.0 <= level <= 12.0:
-            self.fail(f"{where}.level_db", f"expected -120 to 12 dB, found {level}")
-        return Send(self.text(data["to"], f"{where}.to"), level, data.get("reason", ""))
+            self.fail(f"{where}.level_db", f"expected -120 to 12 dB, found {level}", "set a level in that range")
+        return Send(self.text(data["to"], f"{where}.to"), level, self.reason(data.get("reason", ""), f"{where}.reason"))
 
     def chain(self, data, where) -> list[Step]:
         steps = []
@@ -324,11 +402,14 @@ class _Validator:
             self.object(s, w, required=("type",), optional=("params", "reason", "bypass"))
             kind = self.text(s["type"], f"{w}.type")
             if kind not in PROCESSORS:
-                self.fail(f"{w}.type", f"expected one of {', '.join(sorted(PROCESSORS))}, found {kind!r}")
+                self.fail(f"{w}.type", f"expected one of {', '.join(sorted(PROCESSORS))}, found {_shown(kind)}",
+                          "use one of those (`mixdown processors` lists their parameters)")
             params = s.get("params", {})
             if not isinstance(params, dict):
-                self.fail(f"{w}.params", f"expected an object, found {type(params).__name__}")
-            steps.append(Step(kind, dict(params), s.get("reason", ""), self.flag(s.get("bypass", False), f"{w}.bypass")))
+                self.fail(f"{w}.params", f"expected an object, found {_kind(params)}",
+                          "write the parameters as {\"name\": value, ...}")
+            steps.append(Step(kind, dict(params), self.reason(s.get("reason", ""), f"{w}.reason"),
+                              self.flag(s.get("bypass", False), f"{w}.bypass")))
         return steps
 
     def gain_sharing(self, data, where) -> GainSharing:
@@ -338,52 +419,69 @@ class _Validator:
         params, weights = data.get("params", {}), data.get("weights_db", {})
         for key, value in (("params", params), ("weights_db", weights)):
             if not isinstance(value, dict):
-                self.fail(f"{where}.{key}", f"expected an object, found {type(value).__name__}")
-        reason = data.get("reason", "")
-        if not isinstance(reason, str):
-            self.fail(f"{where}.reason", f"expected a string, found {reason!r}")
+                self.fail(f"{where}.{key}", f"expected an object, found {_kind(value)}",
+                          "write it as {\"name\": value, ...}")
+        reason = self.reason(data.get("reason", ""), f"{where}.reason")
         return GainSharing(tracks, dict(params),
                            {name: self.number(w, f"{where}.weights_db.{name}") for name, w in weights.items()}, reason)
 
     def gain_sharing_refs(self, sharing: GainSharing, track_names: list[str], where: str = "gain_sharing") -> None:
         if not sharing.tracks:
-            self.fail(f"{where}.tracks", "expected at least one track name, found none")
+            self.fail(f"{where}.tracks", "expected at least one track name, found none", "list the shared tracks")
+        known, seen = set(track_names), set()
         for i, name in enumerate(sharing.tracks):
-            if name not in track_names:
-                self.fail(f"{where}.tracks[{i}]", f"expected one of the tracks {track_names}, found {name!r}")
-            if sharing.tracks.index(name) != i:
-                self.fail(f"{where}.tracks[{i}]", f"expected unique names, found {name!r} twice")
+            if name not in known:
+                self.fail(f"{where}.tracks[{i}]", f"expected one of the tracks {_shown(track_names, 200)}, found "
+                          f"{name!r}", "use a track's name")
+            if name in seen:
+                self.fail(f"{where}.tracks[{i}]", f"expected unique names, found {name!r} twice", "list it once")
+            seen.add(name)
         for name, value in sharing.params.items():
             if name not in GAIN_SHARING_PARAMS:
-                self.fail(f"{where}.params.{name}",
-                          f"unknown parameter of gain_sharing; expected some of: {', '.join(GAIN_SHARING_PARAMS.entries)}")
+                self.fail(f"{where}.params.{name}", f"expected some of: {', '.join(GAIN_SHARING_PARAMS.entries)}, "
+                          "found an unknown parameter of gain_sharing", "remove it or correct its spelling")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.fail(f"{where}.params.{name}", f"expected a number, found {value!r}")
+                self.fail(f"{where}.params.{name}", f"expected a number, found {_shown(value)}",
+                          "write a number without quotes")
             try:
                 GAIN_SHARING_PARAMS.check_value(name, value)
             except ParameterError as e:
-                self.fail(f"{where}.params.{name}", str(e))
+                self.fail(f"{where}.params.{name}", *_split_fix(str(e), f"set {name} inside its range"))
         low, high = WEIGHT_RANGE_DB
         for name, value in sharing.weights_db.items():
-            if name not in sharing.tracks:
+            if name not in seen:
                 self.fail(f"{where}.weights_db.{name}",
-                          f"expected one of the shared tracks {sharing.tracks}, found {name!r}")
+                          f"expected one of the shared tracks {_shown(sharing.tracks, 200)}, found {name!r}",
+                          "weigh only tracks listed in gain_sharing.tracks")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                self.fail(f"{where}.weights_db.{name}", f"expected {low:g} to {high:g} dB, found {value!r}")
+                self.fail(f"{where}.weights_db.{name}", f"expected {low:g} to {high:g} dB, found {_shown(value)}",
+                          "set a weight in that range")
 
     def step_params(self, step: Step, where: str) -> None:
         if step.type not in PROCESSORS:
-            self.fail(f"{where}.type", f"expected one of {', '.join(sorted(PROCESSORS))}, found {step.type!r}")
+            self.fail(f"{where}.type", f"expected one of {', '.join(sorted(PROCESSORS))}, found {_shown(step.type)}",
+                      "use one of those (`mixdown processors` lists their parameters)")
         table = PROCESSORS[step.type].table
         for name, value in step.params.items():
             if name not in table:
-                self.fail(f"{where}.params.{name}", f"unknown parameter of {step.type}; expected some of: {', '.join(table.entries)}")
-            if isinstance(value, bool) or (not isinstance(value, (int, float, str))):
-                self.fail(f"{where}.params.{name}", f"expected a number or a string, found {value!r}")
+                self.fail(f"{where}.params.{name}", f"expected some of: {', '.join(table.entries)}, found an "
+                          f"unknown parameter of {step.type}", "remove it or correct its spelling")
+            numeric = isinstance(table[name], Param)
+            if isinstance(value, bool) or not isinstance(value, (int, float) if numeric else str):
+                expected = f"a number in {table[name].unit or 'units'}" if numeric else \
+                    f"one of {', '.join(repr(c) for c in table[name].choices)}"
+                self.fail(f"{where}.params.{name}", f"expected {expected}, found {_shown(value)} ({_kind(value)})",
+                          "write a number without quotes" if numeric else "write one of those, in quotes")
             try:
                 table.check_value(name, value)
             except ParameterError as e:
-                self.fail(f"{where}.params.{name}", str(e))
+                self.fail(f"{where}.params.{name}", *_split_fix(str(e), f"set {name} inside its range"))
+
+
+def _split_fix(message: str, fix: str) -> tuple[str, str]:
+    """``(what, fix)`` of a ParameterError's message, which may carry its own ``; fix: ...``."""
+    what, _, own = message.partition("; fix: ")
+    return what, own or fix
 
 
 def source_path(path: str | os.PathLike, recipe_dir: str | os.PathLike) -> str:

@@ -30,7 +30,30 @@ from mixdown.dsp.registry import PROCESSORS, Processor
 from mixdown.dsp.stereo import pan
 from mixdown.errors import AudioInputError, RecipeError
 
-__all__ = ["Console", "render", "render_blocks"]
+__all__ = ["MIN_BLOCK_FRAMES", "STREAM_BLOCK_SAMPLES", "Console", "block_frames", "render", "render_blocks"]
+
+STREAM_BLOCK_SAMPLES = 1 << 24
+"""Most samples (frames times channels, summed over the tracks) one streaming block holds: 64 MB of float32.
+Each chain's temporaries are a few copies of its group's block, so bounding the block bounds the render's memory
+whatever the number of tracks (1,000 tracks of 10 s blocks would otherwise take 10+ GB)."""
+MIN_BLOCK_FRAMES = 4096
+"""Shortest block :func:`block_frames` chooses: below it the per-call costs of each group's chain dominate."""
+
+
+def block_frames(seconds: float, sample_rate: int, channel_counts: Sequence[int]) -> int:
+    """Frames per streaming block: ``seconds`` long, shortened so that a block of every track holds at most
+    :data:`STREAM_BLOCK_SAMPLES` samples (but never under :data:`MIN_BLOCK_FRAMES`, nor over ``seconds``).
+
+    Args:
+        seconds: the block length wanted, s.
+        sample_rate: Hz.
+        channel_counts: each track's channel count.
+    Returns:
+        frames per block, >= 1.
+    """
+    wanted = max(1, int(seconds * sample_rate))
+    fit = STREAM_BLOCK_SAMPLES // max(1, sum(channel_counts))
+    return min(wanted, max(MIN_BLOCK_FRAMES, fit))
 
 
 @dataclass

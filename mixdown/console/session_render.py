@@ -14,14 +14,15 @@ import numpy as np
 import torch
 
 from mixdown.analysis.meter import StreamMeasures, StreamMeter
-from mixdown.audio import AudioWriter, BlockReader
+from mixdown.audio import AudioWriter, BlockReader, audio_info
 from mixdown.console.recipe import Recipe
-from mixdown.console.render import Console
+from mixdown.console.render import Console, block_frames
+from mixdown.errors import OutputError
 
-__all__ = ["SessionRender", "render_session"]
+__all__ = ["SessionRender", "allow_open_files", "render_session"]
 
 # Seconds per block: big enough that per-call costs vanish, small enough that 60 stereo tracks' block and the
-# chain's temporaries stay within a few hundred MB.
+# chain's temporaries stay within a few hundred MB; more tracks get shorter blocks (console.render.block_frames).
 _BLOCK_SECONDS = 3.0
 
 
@@ -38,6 +39,28 @@ class SessionRender:
     premaster: np.ndarray
     after: StreamMeasures | None
     stems: list[Path]
+
+
+def allow_open_files(count: int) -> None:
+    """Let this process hold ``count`` files open at once (a streaming render keeps every source open): raise
+    the soft limit on open files toward the hard one where it is too low (often 1,024: a 3,000-track recipe).
+
+    Raises:
+        OutputError: the hard limit is lower than ``count`` plus a margin; the message says how to raise it.
+    """
+    try:
+        import resource
+    except ImportError:  # not POSIX: the C runtime's limit (8,192 on Windows) is what it is
+        return
+    need = count + 256  # the interpreter's own files, the output, the libraries
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise OutputError(f"{count} source files: expected to open them all at once, found this system lets a process "
+                          f"open {hard} files; fix: raise the limit (`ulimit -Hn {need}` as root, or in "
+                          "/etc/security/limits.conf), or bounce tracks to submixes first")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def render_session(
@@ -69,9 +92,11 @@ def render_session(
     Returns:
         :class:`SessionRender`.
     """
-    block = max(1, int(_BLOCK_SECONDS * sample_rate))
     want_stems = measure or stems_dir is not None or bool(taps)
+    allow_open_files(len(paths))
     with contextlib.ExitStack() as stack, torch.no_grad():
+        channels = [audio_info(p).channels for p in paths]
+        block = block_frames(_BLOCK_SECONDS, sample_rate, [2] * len(paths) if want_stems else channels)
         reader = stack.enter_context(BlockReader(paths, sample_rate, block, start=start, frames=frames))
         console = Console(recipe, sample_rate, reader.channel_counts)
         writers = [stack.enter_context(AudioWriter(stems_dir / f"{t.name}.wav", sample_rate, 2, "float32",

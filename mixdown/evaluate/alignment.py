@@ -71,8 +71,13 @@ def as_stereo(x, name: str, sample_rate: float) -> torch.Tensor:
             f"{name}: expected one signal shaped (channels, samples), found shape {tuple(x.shape)}; fix: compare "
             f"one mix at a time and put channels first (x[None] for a 1-D mono array)"
         )
-    min_samples = math.ceil(MIN_DURATION_S * sample_rate) if _is_rate(sample_rate) else 0
-    x_t, _ = as_batch(x, name, min_samples, sample_rate)
+    x_t, _ = as_batch(x, name, 0, sample_rate)
+    if x_t.shape[-1] < MIN_DURATION_S * sample_rate:
+        raise AudioInputError(
+            f"{name}: expected at least {MIN_DURATION_S:g} s of audio, found {x_t.shape[-1] / sample_rate:.2f} s "
+            f"({x_t.shape[-1]} samples at {sample_rate:g} Hz); fix: compare longer excerpts (the feature frames need "
+            f"{MIN_DURATION_S:g} s)"
+        )
     x_t = x_t[0].to(torch.float32)
     if not math.isfinite(float(x_t.sum())):  # NaN and inf propagate into the sum; no bool copy of the signal
         raise AudioInputError(f"{name}: expected finite samples, found NaN or inf; fix: check the decoder or the "

@@ -25,17 +25,23 @@ metric reads exactly 0 for ``compare(x, x)``.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
 
 from mixdown.analysis.loudness import measure_loudness
+from mixdown.errors import AudioInputError
 from mixdown.evaluate.alignment import DEFAULT_MAX_LAG_S, Alignment, align_tensors, as_stereo, match_loudness, trim
 from mixdown.evaluate.features import AF_WEIGHTS, _distances, audio_features
 from mixdown.evaluate.fxnorm import fxnorm_features, fxnorm_mape
 from mixdown.evaluate.stft_distance import mrstft_distance
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["MIN_LOUDNESS_LUFS", "Comparison", "compare"]
+
+MIN_LOUDNESS_LUFS = -60.0
+"""Quietest integrated loudness (BS.1770) a compared signal may have: 46 dB under a streaming master, far below
+any mix worth comparing; quieter, the relative errors of the features divide by almost nothing."""
 
 
 @dataclasses.dataclass
@@ -53,6 +59,7 @@ class Comparison:
             or lists of 24 floats for ``bark_mid`` and ``bark_side`` (distance: mean over bands).
         audio_feature_loss: Diff-MST's weighted sum of the distances.
         mrstft: ``{"sum": ..., "difference": ..., "total": ...}`` multi-resolution STFT distances.
+        warnings: what the figures should be read with (a mono signal compared with a stereo one).
     """
 
     sample_rate: float
@@ -63,14 +70,15 @@ class Comparison:
     audio_features: dict[str, dict]
     audio_feature_loss: float
     mrstft: dict[str, float]
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain Python values (floats, ints, lists and dicts), e.g. for ``json.dumps``."""
         return dataclasses.asdict(self)
 
 
-def compare(mix, reference, sample_rate: float, *, align: bool = True,
-            max_lag_s: float = DEFAULT_MAX_LAG_S) -> Comparison:
+def compare(mix, reference, sample_rate: float, *, align: bool = True, max_lag_s: float = DEFAULT_MAX_LAG_S,
+            names: tuple[str, str] = ("compare.mix", "compare.reference")) -> Comparison:
     """Compare a mix with a reference mix of the same music: FxNorm MAPE groups, AF features, MR-STFT distance.
 
     Args:
@@ -82,11 +90,13 @@ def compare(mix, reference, sample_rate: float, *, align: bool = True,
         align: find and remove the lag between the two (see :func:`mixdown.evaluate.align`); ``False`` compares
             them from their first samples.
         max_lag_s: largest lag searched, seconds.
+        names: what error messages and warnings call the mix and the reference (their files).
     Returns:
         :class:`Comparison`; ``to_dict()`` gives JSON-ready values.
     Raises:
         AudioInputError: a signal not ``(channels, samples)`` with 1 or 2 channels, non-finite, shorter than 1 s,
-            or an overlap under 1 s.
+            an overlap under 1 s, or silent or near-silent where they are compared (integrated loudness below
+            :data:`MIN_LOUDNESS_LUFS`: there is nothing to compare, and every relative error would explode).
         ParameterError: sample rate below 8000 Hz, ``max_lag_s`` negative.
 
     Properties: not differentiable (the AF features and the MR-STFT distance are, on their own); deterministic;
@@ -97,13 +107,23 @@ def compare(mix, reference, sample_rate: float, *, align: bool = True,
         >>> result.fxnorm_means["spectral"], result.mrstft["total"]
         >>> json.dumps(result.to_dict())
     """
-    mix_t, reference_t = as_stereo(mix, "compare.mix", sample_rate), as_stereo(reference, "compare.reference",
-                                                                               sample_rate)
+    mix_t, reference_t = (as_stereo(x, name, sample_rate) for x, name in zip((mix, reference), names))
     if align:
         mix_a, reference_a, alignment = align_tensors(mix_t, reference_t, sample_rate, max_lag_s, "compare")
     else:
         mix_a, reference_a, alignment = trim(mix_t, reference_t, 0, sample_rate, "compare")
     loudness = [measure_loudness(signal, sample_rate) for signal in (mix_a, reference_a)]
+    for name, report in zip(names, loudness):
+        level = report.integrated_lufs
+        if not level >= MIN_LOUDNESS_LUFS:  # -inf: silence (every block under BS.1770's -70 LUFS gate)
+            found = "silence" if not math.isfinite(level) else f"near-silence ({level:.1f} LUFS integrated)"
+            raise AudioInputError(
+                f"{name}: expected audible sound to compare with, found {found} in the "
+                f"{alignment.overlap_samples / sample_rate:.1f} s compared; fix: check that this is the right file "
+                f"(a mix and its reference must both play the music: features of silence have nothing to compare)")
+    warnings = [f"{name} is mono: it is compared as the same signal in both channels, so its width and panning "
+                "read as a centred mono mix" for x, name in zip((mix, reference), names) if x.shape[0] == 1] \
+        if mix.shape[0] != reference.shape[0] else []
     fx_mix, fx_reference = (fxnorm_features(signal, sample_rate, report)
                             for signal, report in zip((mix_a, reference_a), loudness))
     fxnorm = fxnorm_mape(fx_mix, fx_reference)
@@ -122,6 +142,7 @@ def compare(mix, reference, sample_rate: float, *, align: bool = True,
                                "distance": float(distances[name][0])} for name in AF_WEIGHTS},
         audio_feature_loss=float(sum(AF_WEIGHTS[name] * float(distances[name][0]) for name in AF_WEIGHTS)),
         mrstft={name: float(value[0]) for name, value in spectral.items()},
+        warnings=warnings,
     )
 
 

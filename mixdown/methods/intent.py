@@ -23,6 +23,7 @@ import difflib
 import json
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ _TRACK_KEYS = ("role", "priority", "pan", "reverb", "keep", "subgroup")
 _TARGET_KEYS = ("integrated_lufs", "true_peak_db")
 _TRUE_PEAK_RANGE = (-10.0, 0.0)
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_INTENT_BYTES = 4 << 20
+"""Largest intent file read (PyYAML reads about 1 MB a second; an intent for 10,000 tracks is about 0.3 MB)."""
+_REPR = reprlib.Repr()  # bounded repr of what a user wrote (keyword arguments only from Python 3.12)
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 60, 60
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,6 +238,11 @@ def load_intent(path: str | os.PathLike) -> Intent:
             "fix: name it intent.yaml (or .json)"
         )
     try:
+        size = path.stat().st_size
+        if size > MAX_INTENT_BYTES:
+            raise ParameterError(
+                f"{path}: expected an intent of at most {MAX_INTENT_BYTES >> 20} MB, found {size / (1 << 20):.0f} MB; "
+                "fix: check that this is the intent file (one for 10,000 tracks is about 0.3 MB)")
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ParameterError(f"{path}: expected a readable intent file, found {e.strerror}; fix: check the path") from None
@@ -262,9 +272,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _too_deep(path: Path) -> ParameterError:
+    return ParameterError(f"{path}: expected an intent, found values nested too deeply to be one; fix: check that "
+                          "this is the intent file (docs/intent.md shows the format)")
+
+
 def _parse_yaml(text: str, path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise _too_deep(path) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -298,6 +315,8 @@ def _parse_json(text: str, path: Path) -> Any:
         ) from None
     except _DuplicateKey as e:
         raise ParameterError(f"{path}: expected unique keys, found {e.args[0]!r} twice; fix: merge the two entries") from None
+    except RecursionError:
+        raise _too_deep(path) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -309,7 +328,7 @@ def _parse_json(text: str, path: Path) -> Any:
 class _Invalid(Exception):
     def __init__(self, where: str, expected: str, found: str, fix: str = ""):
         message = f"{where or 'top level'}: expected {expected}, found {found}"
-        super().__init__(message + (f"; fix: {fix}" if fix else ""))
+        super().__init__(f"{message}; fix: {fix or 'correct it (docs/intent.md describes the file)'}")
 
 
 class _errors_from:
@@ -333,7 +352,7 @@ def _found(value: Any) -> str:
         return "nothing (null)"
     kinds = ((bool, "true/false"), ((int, float), "a number"), (str, "text"), (list, "a list"), (dict, "a mapping"))
     kind = next((k for t, k in kinds if isinstance(value, t)), type(value).__name__)
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded: a YAML alias bomb is small as nodes but endless as text
     return f"{text if len(text) <= 60 else text[:57] + '...'} ({kind})"
 
 
