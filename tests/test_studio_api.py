@@ -370,3 +370,59 @@ def test_an_older_database_gets_versions_of_its_mixes(tmp_path):
     with factory() as db:
         assert len(db.get(Project, "p1").versions) == 3
     dispose(factory)
+
+
+def test_a_stereo_stems_pan_preference_left_out_by_the_mix_is_a_warning(studio):
+    """The mixers keep a stereo track's image: a stereo stem asked to the left is not panned, and the mix says so
+    (with the balance the page offers); a mono stem's preference is followed and not listed."""
+    project_id = _project(studio)
+    keys = _upload(studio, project_id, "keys.wav", _wav(440, 4.0, channels=2)).json()
+    lead = _upload(studio, project_id, "lead.wav", _wav(880, 4.0)).json()
+    _upload(studio, project_id, "bass.wav", _wav(80, 4.0))
+    for track, side in ((keys, "left"), (lead, "right")):
+        studio.patch(f"/api/projects/{project_id}/files/{track['id']}", json={"pan": side}).raise_for_status()
+    mix = _wait(studio, studio.post(f"/api/projects/{project_id}/mix", json={"method": "rules"}).json()["id"])
+    assert mix["status"] == "done", mix["error"]
+    assert mix["result"]["balances"] == [{"track": "keys", "pan": "left", "balance": -0.6}]
+    said = [w for w in mix["result"]["warnings"] if ": pan " in w]
+    assert len(said) == 1 and said[0].startswith("keys: pan left was not applied: the stem is stereo") and "fix:" in said[0]
+    version = studio.get(f"/api/projects/{project_id}").json()["versions"][0]
+    assert version["balances"] == mix["result"]["balances"] and said[0] in version["warnings"]
+    recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
+    lead_pan = next(s for s in next(t for t in recipe["tracks"] if t["name"] == "lead")["chain"] if s["type"] == "pan")
+    assert lead_pan["params"]["pan"] > 0  # the mono one went right
+
+
+def test_edit_labels_say_what_changed():
+    from mixdown.app.versions import describe_edit, edit_label, mix_label
+
+    before = {"tracks": [
+        {"name": "bass", "chain": [{"type": "gain", "params": {"gain_db": -3.2}},
+                                   {"type": "parametric_eq", "params": {"peak1_gain_db": -4.0, "peak1_freq_hz": 200}},
+                                   {"type": "compressor", "params": {"ratio": 3.0}}], "sends": []},
+        {"name": "keys", "chain": [{"type": "highpass", "params": {"cutoff_hz": 80}}],
+         "sends": [{"to": "reverb", "level_db": -18.0}]}],
+        "master": {"chain": [{"type": "gain", "params": {"gain_db": 4.0}}, {"type": "limiter", "params": {}}]}}
+    after = json.loads(json.dumps(before))
+    assert describe_edit(before, after) == ""
+    bass, keys = after["tracks"]
+    bass["chain"][0]["params"]["gain_db"] = -9.2
+    bass["chain"][1]["params"]["peak1_gain_db"] = -2.0
+    bass["chain"][2]["params"]["ratio"] = 2.0
+    keys["chain"].append({"type": "pan", "params": {"pan": -0.6}})
+    keys["sends"] = []
+    keys["mute"] = True
+    assert describe_edit(before, after) == ("bass -6 dB, bass EQ \N{MULTIPLICATION SIGN}0.5, bass dynamics 2:1, keys pan L60, "
+                                            "2 more")
+    only_master = json.loads(json.dumps(before))
+    only_master["master"]["chain"][0]["params"]["gain_db"] = 5.5
+    assert describe_edit(before, only_master) == "master +1.5 dB"
+    other = json.loads(json.dumps(before))
+    other["tracks"][1]["chain"][0]["params"]["cutoff_hz"] = 120
+    assert describe_edit(before, other) == "other changes"
+    assert mix_label("rules", True) == "first mix (rules)" and mix_label("dmc", False) == "new mix (dmc)"
+    assert edit_label("bass -6 dB", False, 2, 2) == "edit: bass -6 dB"
+    assert edit_label("bass -6 dB", False, 1, 3) == "edit of version 1: bass -6 dB"
+    assert edit_label("", True, 3, 3) == "mastered again"
+    assert edit_label("master +1 dB", True, 1, 3) == "mastered again after: master +1 dB (from version 1)"
+    assert edit_label("", False, None, 3) == "rendered again (no change)"

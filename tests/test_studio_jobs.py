@@ -77,6 +77,70 @@ def test_jobs_cut_off_by_a_stop_are_queued_again_then_given_up(tmp_path):
     assert _status(factory, untouched)[0] == "done"
 
 
+def test_a_jobs_progress_only_moves_forward(tmp_path):
+    """Within one start a job's stored fraction never falls back, whatever its handler reports; the studio's mix
+    stages each fill their own span (analysis counted to its end, then rendering from zero, used to fall back)."""
+    from mixdown.app.tasks import _staged
+
+    factory = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    def work(job, progress):
+        seen = []
+        for fraction in (0.6, 0.1, 0.3, 0.7):
+            progress(fraction, f"at {fraction}")
+            time.sleep(0.3)  # past the worker's write interval: each report is written (or not)
+            with factory() as db:
+                seen.append(db.get(Job, job.id).fraction)
+        return {"seen": seen}
+
+    worker = Worker(factory, {"work": work})
+    (job_id,) = _jobs(factory, ("work", "queued", 0))
+    worker.start()
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and _status(factory, job_id)[0] != "done":
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert _status(factory, job_id)[2]["seen"] == [0.6, 0.6, 0.6, 0.7]
+
+    reported = []
+    mix = _staged(lambda f, stage: reported.append(f), {"analysing": (0.0, 0.3), "rules": (0.3, 0.45),
+                                                        "rendering": (0.45, 0.8), "mastering": (0.8, 0.9)})
+    for done, total, stage in [(0, 3, "analysing: reading"), (3, 3, "analysing: measured lead"), (0, 1, "rules"),
+                               (1, 1, "rules: decided"), (0, 10, "rendering"), (5, 10, "rendering"),
+                               (10, 10, "rendering"), (0, 1, "something new"), (0, 1, "mastering")]:
+        mix(done, total, stage)
+    assert reported == pytest.approx([0.0, 0.3, 0.3, 0.45, 0.45, 0.625, 0.8, 0.8, 0.8])
+
+
+def test_a_stop_queues_the_running_job_again_without_waiting_for_it(tmp_path):
+    """``Worker.stop`` returns at once with a long job running: the job is queued again (a clean stop is no
+    attempt), and nothing the cut-off handler does afterwards is written."""
+    factory = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    started, release = threading.Event(), threading.Event()
+
+    def long(job, progress):
+        started.set()
+        release.wait(20)  # a render that does not report progress for a while
+        progress(0.9, "late")
+        return {"late": True}
+
+    worker = Worker(factory, {"long": long})
+    (job_id,) = _jobs(factory, ("long", "queued", 0))
+    worker.start()
+    assert started.wait(10)
+    began = time.monotonic()
+    worker.stop(timeout=0.5)
+    assert time.monotonic() - began < 2.0
+    release.set()
+    time.sleep(0.5)
+    with factory() as db:
+        job = db.get(Job, job_id)
+        assert (job.status, job.attempts, job.fraction, job.result) == ("queued", 0, 0.0, None)
+        assert job.stage == "queued again: the studio stopped while it ran"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

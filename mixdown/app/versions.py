@@ -29,9 +29,10 @@ def edit_label(change: str, remaster: bool, base: int | None, latest: int) -> st
         base: the number of the version edited (None: not a version, e.g. an edit of a preview).
         latest: the newest version's number when this one is added.
     """
-    of = f" of version {base}" if base is not None and base != latest else ""
+    earlier = base is not None and base != latest
     if remaster:
-        return f"mastered again{of}" + (f" after: {change}" if change else "")
+        return "mastered again" + (f" after: {change}" if change else "") + (f" (from version {base})" if earlier else "")
+    of = f" of version {base}" if earlier else ""
     return f"edit{of}: {change}" if change else f"rendered again{of} (no change)"
 
 
