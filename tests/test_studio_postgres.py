@@ -66,6 +66,41 @@ def test_projects_jobs_and_tests_on_postgresql(postgres_url, tmp_path):
         assert studio.post(f"/api/listen/p/{plan['participant']}/ratings", json={"ratings": ratings}).status_code == 200
         results = studio.get(f"/api/tests/{test['id']}/results", headers={"Authorization": "Bearer t"}).json()
         assert results["ratings"] == 3 and all(r["mean"] == 70.0 for r in results["summary"])
+        recipe = studio.get(f"/api/jobs/{mix['id']}/recipe").json()
+        recipe["tracks"][0]["mute"] = True
+        edit = _wait(studio, studio.post(f"/api/jobs/{mix['id']}/render", json={"recipe": recipe}).json()["id"])
+        assert edit["status"] == "done", edit["error"]
+        assert studio.post(f"/api/projects/{project_id}/versions/1/restore").json()["current_version"] == 1
     with TestClient(create_app(settings), base_url="http://localhost") as studio:  # a restart finds everything in the database
         state = studio.get(f"/api/projects/{project_id}").json()
         assert [s["name"] for s in state["stems"]] == ["bass", "keys"] and state["jobs"][0]["status"] == "done"
+        assert state["current_version"] == 1  # the version restored, and both kept
+        assert [(v["number"], v["label"]) for v in state["versions"]] == [(1, "first mix (rules)"), (2, "edit: bass muted")]
+        assert studio.delete(f"/api/projects/{project_id}").status_code == 204  # with its versions
+
+
+def test_an_older_postgresql_database_gets_versions_in_place(postgres_url, tmp_path):
+    """A PostgreSQL database made before versions: the column is added and the finished mixes become versions."""
+    from sqlalchemy import text
+
+    from mixdown.app.store import Project, dispose, open_database
+
+    factory = open_database(postgres_url)
+    with factory.begin() as db:
+        db.execute(text("DROP TABLE versions"))
+        db.execute(text("ALTER TABLE projects DROP COLUMN current_version"))
+        db.execute(text("INSERT INTO projects (id, name, created, target) VALUES ('old', 'Old', 1.0, 'spotify')"))
+        db.execute(text("INSERT INTO jobs (id, project_id, kind, status, stage, fraction, params, result, attempts, "
+                        "created, updated) VALUES ('oldmix', 'old', 'mix', 'done', 'done', 1.0, '{}', "
+                        "'{\"method\": \"dmc\"}', 1, 2.0, 2.0)"))
+    dispose(factory)
+    factory = open_database(postgres_url)
+    try:
+        with factory() as db:
+            project = db.get(Project, "old")
+            assert project.current_version == 1
+            assert [(v.number, v.job_id, v.label) for v in project.versions] == [(1, "oldmix", "first mix (dmc)")]
+        with factory.begin() as db:
+            db.delete(db.get(Project, "old"))
+    finally:
+        dispose(factory)
