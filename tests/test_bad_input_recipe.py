@@ -107,6 +107,13 @@ def _output_is_a_source(folder: Path):
     return [*args[:-1], str(folder / "in" / "stems" / "kick.wav")]
 
 
+def _output_is_a_link_loop(folder: Path):
+    args = _recipe_case(_good_recipe())(folder)
+    (folder / "out").mkdir()
+    (folder / "out" / "mix.wav").symlink_to(folder / "out" / "mix.wav")
+    return args
+
+
 def _remaster_over_the_input_recipe(folder: Path):
     _recipe_case(_good_recipe())(folder)
     recipe = folder / "in" / "recipe.json"
@@ -245,6 +252,8 @@ RECIPES = [
          r"notes\.txt: cannot create the output folder: a file has this name; fix", absent=("out",)),
     Case("render -o one of the sources", _output_is_a_source, 2,
          r"kick\.wav: expected an output path, found one of the session's input files.*fix"),
+    Case("render -o a link that loops", _output_is_a_link_loop, 2,
+         r"mix\.wav: expected a file path, found a link that leads nowhere; fix"),
     Case("render --remaster over the input recipe", _remaster_over_the_input_recipe, 2,
          r"mix\.recipe\.json: expected a new file for the remastered recipe, found the recipe being rendered.*fix",
          absent=("in/mix.wav",)),

@@ -514,6 +514,9 @@ def _check_destination(path: Path, protect: Collection[str | os.PathLike] | None
         )
     if path.is_dir():
         raise OutputError(f"{path}: expected a file path, found a folder; fix: add a file name")
+    if path.is_symlink() and not path.exists():  # a loop, or a link to nothing: writing would replace the link
+        raise OutputError(f"{path}: expected a file path, found a link that leads nowhere; fix: remove the link or "
+                          "choose another output path")
     if path.exists() and not path.stat().st_mode & 0o222:
         raise OutputError(
             f"{path}: expected a writable file, found one marked read-only; it is not replaced; "

@@ -142,7 +142,7 @@ def read_json(path: str | os.PathLike, what: str, error: type[MixdownError]) -> 
             raise error(f"{path}: expected a {what} file, found a folder; fix: give the {what}'s JSON file")
         if path.stat().st_size > MAX_JSON_BYTES:
             raise error(f"{path}: expected a {what} of at most {MAX_JSON_BYTES >> 20} MB, found "
-                        f"{path.stat().st_size >> 20} MB; fix: check that this is the {what} file")
+                        f"{path.stat().st_size / 2 ** 20:.1f} MB; fix: check that this is the {what} file")
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as e:
         raise error(f"{path}: cannot read the {what} ({e.strerror}); fix: check the path") from None
