@@ -127,10 +127,12 @@ def _write_band(folder: Path, rate: int, seconds: float) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 48000, 96000, 192000, 384000])
-def test_every_rate_from_8_to_384_khz_mixes(tmp_path, rate):
+@pytest.mark.parametrize("rate, method", [(8000, "rules"), (11025, "rules"), (16000, "rules"), (22050, "rules"),
+                                          (48000, "rules"), (96000, "rules"), (192000, "rules"), (384000, "rules"),
+                                          (8000, "dmc"), (16000, "dmc"), (192000, "dmc"), (8000, "dugan")])
+def test_every_rate_from_8_to_384_khz_mixes(tmp_path, rate, method):
     stems = _write_band(tmp_path / "song", rate, max(0.6, 17000 / rate))  # the analysis needs 16384 samples
-    result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(app, ["mix", str(stems), "-o", str(tmp_path / "out"), "--method", method])
     assert result.exit_code == 0, result.output
     audio, written = sf.read(tmp_path / "out" / "mix.wav")
     assert written == rate and np.all(np.isfinite(audio)) and np.abs(audio).max() > 0.01

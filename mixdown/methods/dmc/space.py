@@ -9,6 +9,7 @@ prediction becomes an ordinary, editable recipe.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from mixdown.console.render import Console
 from mixdown.dsp.params import Param
 from mixdown.dsp.registry import PROCESSORS
 from mixdown.errors import ParameterError
+from mixdown.mastering.tone import NYQUIST_SHARE, eq_below_nyquist
 
 __all__ = ["FADER", "PAN", "REVERB_RETURN", "SEND", "SPACE", "TRACK_STEPS", "DmcSpace"]
 
@@ -52,18 +54,25 @@ class DmcSpace:
         if len(names) != len(roles) or not names:
             raise ParameterError(f"DmcSpace: expected one role per track name, at least one, found {len(names)} "
                                  f"names and {len(roles)} roles")
-        tracks = [Strip(name, [Step(kind, {}) for kind in TRACK_STEPS], [Send(REVERB_RETURN, SEND.default)],
+        steps = [{} if kind != "parametric_eq" else eq_below_nyquist({}, sample_rate) for kind in TRACK_STEPS]
+        tracks = [Strip(name, [Step(kind, dict(params)) for kind, params in zip(TRACK_STEPS, steps)],
+                        [Send(REVERB_RETURN, SEND.default)],
                         route=MASTER, role=role) for name, role in zip(names, roles)]
         reverb = {p.name: p.default for p in self.ret} | _RETURN_FIXED
         return Recipe(tracks=tracks, returns=[Strip(REVERB_RETURN, [Step("reverb", reverb)])], master=[],
                       sample_rate=sample_rate, notes={"generator": "mixdown.methods.dmc"})
 
-    def physical(self, track_norm: torch.Tensor, return_norm: torch.Tensor) -> tuple[dict, torch.Tensor, dict]:
+    def physical(self, track_norm: torch.Tensor, return_norm: torch.Tensor,
+                 sample_rate: float) -> tuple[dict, torch.Tensor, dict]:
         """Normalised predictions to physical units (differentiable).
+
+        Every frequency stays under ``NYQUIST_SHARE`` of the sample rate, as the rules mixer's do: a range that
+        reaches 20 kHz is capped there at low rates (at 8 kHz, 3.6 kHz), so every session rate renders.
 
         Args:
             track_norm: ``(tracks, track_size)`` in ``[0, 1]``: the strip parameters then the send.
             return_norm: ``(len(ret),)`` in ``[0, 1]``.
+            sample_rate: Hz of the session the values are for.
         Returns:
             ``(track_values, sends_db, return_values)``: ``{(step, name): (tracks,)}``, ``(tracks,)`` dB and
             ``{(0, name): (1,)}`` for the return's reverb step.
@@ -71,7 +80,9 @@ class DmcSpace:
         if track_norm.dim() != 2 or track_norm.shape[1] != self.track_size or return_norm.shape != (len(self.ret),):
             raise ParameterError(f"DmcSpace: expected track values (tracks, {self.track_size}) and return values "
                                  f"({len(self.ret)},), found {tuple(track_norm.shape)} and {tuple(return_norm.shape)}")
-        values = {(k, p.name): p.denormalize(track_norm[:, j]) for j, (k, p) in enumerate(self.track)}
+        top = math.floor(NYQUIST_SHARE * sample_rate)
+        values = {(k, p.name): p.denormalize(track_norm[:, j]).clamp(max=top) if p.unit == "Hz" and p.max > top
+                  else p.denormalize(track_norm[:, j]) for j, (k, p) in enumerate(self.track)}
         sends = SEND.denormalize(track_norm[:, -1])
         ret = {(0, p.name): p.denormalize(return_norm[j : j + 1]) for j, p in enumerate(self.ret)}
         return values, sends, ret
@@ -79,7 +90,7 @@ class DmcSpace:
     def bind(self, console: Console, track_norm: torch.Tensor, return_norm: torch.Tensor) -> None:
         """Set a console compiled from :meth:`skeleton` (or :meth:`to_recipe`) to these predictions; gradients
         flow from its render back into ``track_norm`` and ``return_norm``."""
-        values, sends, ret = self.physical(track_norm, return_norm)
+        values, sends, ret = self.physical(track_norm, return_norm, console.sample_rate)
         console.set_parameters("tracks", values)
         console.set_send_levels("tracks", sends[None])
         console.set_parameters("returns", ret)
@@ -93,7 +104,7 @@ class DmcSpace:
             return float(x) if decimals is None else round(float(x), decimals)
 
         recipe = self.skeleton(names, roles, sample_rate)
-        values, sends, ret = self.physical(track_norm.detach().double(), return_norm.detach().double())
+        values, sends, ret = self.physical(track_norm.detach().double(), return_norm.detach().double(), sample_rate)
         for i, strip in enumerate(recipe.tracks):
             strip.chain[0].params["gain_db"] = plain(trims_db[i])
             for (k, name), value in values.items():
