@@ -51,3 +51,18 @@ def test_unsettled_branches_fall_back_to_the_exact_sequential_loop(monkeypatch):
     expected, _ = smooth_gain(target, down, up)
     fallback, _ = envelope._torch_smooth(target, down, up, zero, max_rounds=1)
     assert calls == [1] and (expected - fallback).abs().max() < 1e-12
+
+
+def test_the_sequential_fallback_keeps_the_gradients():
+    """The fallback once ran inside the fixed point's no_grad block: its result carried no graph, so every
+    gradient through a recursion that did not settle (a gate with a 2 s release) came back as zero."""
+    target = _target(4, 300).requires_grad_()
+    down = time_to_coefficient(torch.full((3,), 1.0, dtype=torch.float64), SR).requires_grad_()
+    up = time_to_coefficient(torch.full((3,), 30.0, dtype=torch.float64), SR).requires_grad_()
+    weights = torch.randn(target.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    analytic = torch.autograd.grad((smooth_gain(target, down, up)[0] * weights).sum(), (target, down, up))
+    zero = torch.zeros(3, 2, dtype=torch.float64)
+    fallback = torch.autograd.grad((envelope._torch_smooth(target, down, up, zero, max_rounds=1)[0] * weights).sum(),
+                                   (target, down, up))
+    for a, b in zip(analytic, fallback):
+        assert float(a.abs().max()) > 0 and torch.allclose(a, b, rtol=1e-9, atol=1e-12)

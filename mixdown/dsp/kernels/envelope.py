@@ -147,7 +147,9 @@ def _torch_smooth(target, alpha_down, alpha_up, state, max_rounds: int = 64):
                 break
             down = settled
         else:
-            return _sequential_smooth(target, alpha_down, alpha_up, g0)
+            down = None
+    if down is None:  # outside no_grad: the fallback must keep the gradients
+        return _sequential_smooth(target, alpha_down, alpha_up, g0)
     a = torch.where(down, ad, au)
     g = _affine_scan(a, (1 - a) * target, g0)
     return g, g[..., -1].detach().to(torch.float64)
