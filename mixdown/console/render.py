@@ -293,11 +293,17 @@ class Console:
             x = torch.stack([tracks[m] for m in g.members]).to(self.dtype)
             y = self._run_group(g, x, ("track", gi), state, new)
             y = self._align(y, g.latency, self.track_latency, ("pdc", "track", gi), state, new)
-            destinations = destinations.index_add(0, g.route, y)
+            if len(self.recipe.returns):
+                # One product routes the group and feeds the sends, so the backward pass is one product too
+                # (index_add and a second einsum each materialise a (group, 2, n) gradient, then add them).
+                route = torch.nn.functional.one_hot(g.route, len(destinations)).T.to(y.dtype)
+                out = torch.einsum("dg,gcn->dcn", torch.cat([route, db_to_amplitude(g.send_db)]), y)
+                destinations = destinations + out[: len(destinations)]
+                returns_from_tracks = returns_from_tracks + out[len(destinations):]
+            else:
+                destinations = destinations.index_add(0, g.route, y)
             if tap_stems:
                 stems[g.index] = y
-            if len(self.recipe.returns):
-                returns_from_tracks = returns_from_tracks + torch.einsum("rg,gcn->rcn", db_to_amplitude(g.send_db), y)
 
         # buses: tracks arrive with the track latency; buses add theirs, aligned to the slowest bus
         master_in = self._align(destinations[0], 0, self.bus_latency, ("pdc", "direct"), state, new)
