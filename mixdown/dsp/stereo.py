@@ -64,8 +64,13 @@ def pan(x: torch.Tensor, sample_rate: float, pan=0.0, pan_law="-3dB") -> torch.T
         one = torch.ones_like(left)
         left = torch.where(p["pan"] > 0, left / centre, one)
         right = torch.where(p["pan"] < 0, right / centre, one)
-    # one broadcast multiply: a mono input spreads to both channels, a stereo one scales each
-    return x * torch.stack([left, right], 1)[:, :, None].to(x.dtype)
+    gains = torch.stack([left, right], 1)[:, :, None].to(x.dtype)  # (batch, 2, 1)
+    if x.shape[1] == 1:
+        # an outer product, (2, 1) @ (1, n): its backward is two matrix products that reduce as they go, where
+        # a broadcast multiply's materialises two (batch, 2, n) products first (fwd + bwd 0.10 s against 0.16 s
+        # for 8 x 30 s); each output sample is still one exact multiplication
+        return torch.bmm(gains, x)
+    return x * gains
 
 
 def widener(x: torch.Tensor, sample_rate: float, width=1.0) -> torch.Tensor:

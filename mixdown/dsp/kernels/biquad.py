@@ -247,7 +247,7 @@ class _SosFilt(torch.autograd.Function):
         (sos,) = ctx.saved_tensors
         batch, channels, n_samples = ctx.x_shape
         rows = batch * channels
-        g = grad_y.detach().contiguous().reshape(rows, n_samples).to(torch.float64).numpy()
+        g = grad_y.detach().contiguous().reshape(rows, n_samples).numpy()  # read as is, summed in float64
         grad_x = np.empty((rows, n_samples), dtype=ctx.y_np.dtype)
         grad_sos = np.empty((rows, sos.shape[1], 6))
         sos_np = sos.detach().to(torch.float64).contiguous().numpy()
