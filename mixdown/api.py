@@ -292,25 +292,35 @@ def analyze_path(
     return analysis, [*plan.warnings, *warnings]
 
 
-def compare_files(mix: str | Path, reference: str | Path,
-                  align: bool = True) -> tuple[Comparison, np.ndarray, np.ndarray, int]:
+def compare_files(mix: str | Path, reference: str | Path, align: bool = True,
+                  stems: str | Path | None = None) -> tuple[Comparison, np.ndarray, np.ndarray, int]:
     """Compare a mix file with a reference mix file of the same music (see :func:`mixdown.evaluate.compare`).
 
     Args:
         mix, reference: audio files (read-only); the reference is resampled to the mix's rate (soxr VHQ).
         align: remove the lag between the two before comparing.
+        stems: optional folder (or file) of the dry stems both mixes were made from: adds each track's level
+            and pan in both mixes (read at the mix's rate; files are matched by nothing but their audio).
     Returns:
         ``(comparison, mix_audio, reference_audio, sample_rate)``: the audio as compared (channels-first float32,
         before alignment), for figures.
     Raises:
-        AudioInputError: a file that cannot be read, shorter than 1 s, or silent (naming the file).
+        AudioInputError: a file that cannot be read, shorter than 1 s, or silent (naming the file); a stems
+            folder that ``mix`` would refuse.
     """
+    from mixdown.audio import audio_info, load_tracks
+
+    # the stems' headers at the mix's rate: a bad stems folder is reported before anything is decoded
+    plan = plan_session(stems, sample_rate=audio_info(mix).sample_rate) if stems is not None else None
     mix_audio, rate = read_audio(mix)
     reference_audio, reference_rate = read_audio(reference)
     reference_audio = resample(reference_audio, reference_rate, rate)
     from mixdown.evaluate import compare
 
-    result = compare(mix_audio, reference_audio, rate, align=align, names=(str(mix), str(reference)))
+    tracks = load_tracks(plan).tracks if plan is not None else None
+    result = compare(mix_audio, reference_audio, rate, align=align, names=(str(mix), str(reference)),
+                     stems=None if tracks is None else [t.audio for t in tracks],
+                     stem_names=None if tracks is None else [t.name for t in tracks])
     return result, mix_audio, reference_audio, rate
 
 

@@ -303,14 +303,18 @@ def compare(
     plot: Path | None = typer.Option(None, "--plot", help="folder for the comparison figure"),
     plot_format: str = typer.Option("png", "--plot-format", help="png or svg"),
     no_align: bool = typer.Option(False, "--no-align", help="compare from the first samples (no lag search)"),
+    stems: Path | None = typer.Option(None, "--stems", help="the dry stems both mixes were made from (folder): "
+                                      "adds each track's level and pan in both"),
 ) -> None:
-    """Compare a mix with a reference mix: FxNorm feature errors, Diff-MST audio features, MR-STFT distance."""
+    """Compare a mix with a reference mix: FxNorm feature errors, Diff-MST audio features, MR-STFT distance;
+    with --stems, each track's level and pan in both mixes."""
     from mixdown import api
 
     try:
         with _progress_bar() as bar:
             bar.add_task("comparing", total=None)
-            result, mix_audio, reference_audio, rate = api.compare_files(mix, reference, align=not no_align)
+            result, mix_audio, reference_audio, rate = api.compare_files(mix, reference, align=not no_align,
+                                                                         stems=stems)
             if plot is not None:
                 from mixdown.export.plots import plot_comparison
             figure = (plot_comparison(mix_audio, reference_audio, rate, result.loudness_match_db, plot, plot_format,
@@ -327,6 +331,12 @@ def compare(
               f"{a.overlap_samples / rate:.1f} s compared; loudness match {result.loudness_match_db:+.2f} dB",
               highlight=False)
     out.print(_comparison_tables(result))
+    if result.stems is not None:
+        from rich.markup import escape
+
+        out.print(_stem_table(result.stems))
+        for sentence in result.stems["sentences"]:
+            out.print(f"  {escape(sentence)}", highlight=False)
     for written in ([figure] if figure else []) + ([json_path] if json_path is not None else []):
         out.print(f"wrote [bold]{written}[/]", highlight=False)
 
@@ -352,6 +362,31 @@ def _comparison_tables(result):
     for name, value in result.mrstft.items():
         table.add_row("MR-STFT", f"L{'+' if name == 'sum' else '-' if name == 'difference' else '+-'}R"
                       if name != "total" else "total", "", "", f"{value:.3f}", style="bold" if name == "total" else None)
+    return table
+
+
+def _stem_table(stems: dict):
+    """Per track: its level and pan in the mix (loudness-matched) and in the reference, and the differences."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    errors = stems["errors"]
+    table = Table(title=f"tracks (mix loudness-matched; mean |level difference| {errors['balance_db']:.2f} dB, "
+                  f"{errors['relative_balance_db']:.2f} dB around their median {errors['offset_db']:+.2f} dB; mean "
+                  f"|pan difference| {errors['pan']:.3f}; the stems explain "
+                  f"{100 * stems['mix']['explained']:.0f} % / {100 * stems['reference']['explained']:.0f} % of the "
+                  "two mixes)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("track", "level mix", "level ref", "difference", "pan mix", "pan ref", "difference"):
+        table.add_column(column, justify="left" if column == "track" else "right")
+
+    def number(value, form):
+        return "-" if value is None else format(value, form)
+
+    for t in stems["tracks"]:
+        table.add_row(escape(t["name"]), number(t["mix"]["level_db"], "+.1f"),
+                      number(t["reference"]["level_db"], "+.1f"), number(t["level_db"], "+.1f"), number(t["mix"]["pan"], "+.2f"),
+                      number(t["reference"]["pan"], "+.2f"), number(t["pan"], "+.2f"))
     return table
 
 

@@ -16,6 +16,9 @@ Procedure:
                     level too: ``rms_db`` is its loudness term), their L1 distances and the weighted AF loss
    ``mrstft``       multi-resolution STFT distance on L + R and L - R after the mix is scaled to the
                     reference's integrated loudness (so it measures the balance and timbre, not the level)
+   ``stems``        with the dry stems both mixes were made from: each stem's level and pan in each mix
+                    (:mod:`mixdown.evaluate.stem_balance`), their differences after the loudness match, the
+                    mean absolute differences, and the differences in words
    ================ ====================================================================================
 
 Every feature is computed on one signal at a time, so identical inputs give bit-identical features and every
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -35,6 +39,7 @@ from mixdown.errors import AudioInputError
 from mixdown.evaluate.alignment import DEFAULT_MAX_LAG_S, Alignment, align_tensors, as_stereo, match_loudness, trim
 from mixdown.evaluate.features import AF_WEIGHTS, _distances, audio_features
 from mixdown.evaluate.fxnorm import fxnorm_features, fxnorm_mape
+from mixdown.evaluate.stem_balance import balance_errors, compare_stem_balance, stem_balance
 from mixdown.evaluate.stft_distance import mrstft_distance
 
 __all__ = ["MIN_LOUDNESS_LUFS", "Comparison", "compare"]
@@ -60,6 +65,10 @@ class Comparison:
         audio_feature_loss: Diff-MST's weighted sum of the distances.
         mrstft: ``{"sum": ..., "difference": ..., "total": ...}`` multi-resolution STFT distances.
         warnings: what the figures should be read with (a mono signal compared with a stereo one).
+        stems: with stems, ``{"mix": ..., "reference": ...}`` (:meth:`StemBalance.to_dict`), ``"tracks"``: one
+            :class:`~mixdown.evaluate.stem_balance.StemDifference` dict per stem, ``"errors"``: ``{"balance_db",
+            "pan"}`` mean absolute differences, ``"sentences"``: the differences worth mentioning, largest first;
+            None without stems.
     """
 
     sample_rate: float
@@ -71,6 +80,7 @@ class Comparison:
     audio_feature_loss: float
     mrstft: dict[str, float]
     warnings: list[str] = dataclasses.field(default_factory=list)
+    stems: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain Python values (floats, ints, lists and dicts), e.g. for ``json.dumps``."""
@@ -78,7 +88,8 @@ class Comparison:
 
 
 def compare(mix, reference, sample_rate: float, *, align: bool = True, max_lag_s: float = DEFAULT_MAX_LAG_S,
-            names: tuple[str, str] = ("compare.mix", "compare.reference")) -> Comparison:
+            names: tuple[str, str] = ("compare.mix", "compare.reference"), stems: Sequence | None = None,
+            stem_names: Sequence[str] | None = None) -> Comparison:
     """Compare a mix with a reference mix of the same music: FxNorm MAPE groups, AF features, MR-STFT distance.
 
     Args:
@@ -91,6 +102,9 @@ def compare(mix, reference, sample_rate: float, *, align: bool = True, max_lag_s
             them from their first samples.
         max_lag_s: largest lag searched, seconds.
         names: what error messages and warnings call the mix and the reference (their files).
+        stems: optional dry stems both mixes were made from, each ``(1 or 2, samples)`` at ``sample_rate``,
+            starting where both mixes start: adds the per-track comparison (``Comparison.stems``).
+        stem_names: their names (default ``stem 1``, ...).
     Returns:
         :class:`Comparison`; ``to_dict()`` gives JSON-ready values.
     Raises:
@@ -143,7 +157,27 @@ def compare(mix, reference, sample_rate: float, *, align: bool = True, max_lag_s
         audio_feature_loss=float(sum(AF_WEIGHTS[name] * float(distances[name][0]) for name in AF_WEIGHTS)),
         mrstft={name: float(value[0]) for name, value in spectral.items()},
         warnings=warnings,
+        stems=None if stems is None else _stem_comparison(mix, reference, stems, stem_names, sample_rate, names,
+                                                          float(gain_db)),
     )
+
+
+def _stem_comparison(mix, reference, stems, stem_names, sample_rate, names, loudness_match_db) -> dict:
+    """``Comparison.stems``: each mix as it was given (the stems start where it starts) against the stems."""
+    balances = [stem_balance(x, stems, sample_rate, stem_names, name) for x, name in zip((mix, reference), names)]
+    differences = compare_stem_balance(*balances, loudness_match_db)
+    ranked = sorted(differences, key=lambda d: -max(abs(d.level_db) if math.isfinite(d.level_db) else 0.0,
+                                                    10.0 * abs(d.pan) if math.isfinite(d.pan) else 0.0))
+    return {"mix": balances[0].to_dict(), "reference": balances[1].to_dict(),
+            "tracks": [_plain_difference(d) for d in differences], "errors": balance_errors(differences),
+            "sentences": [text for text in (d.sentence() for d in ranked) if text]}
+
+
+def _plain_difference(difference) -> dict:
+    out = dataclasses.asdict(difference)
+    for key in ("level_db", "pan"):
+        out[key] = out[key] if math.isfinite(out[key]) else None
+    return out
 
 
 def _plain(value: torch.Tensor) -> float | list[float]:
