@@ -183,3 +183,28 @@ def test_a_score_music21_cannot_convert_is_replaced_by_another(monkeypatch):
     monkeypatch.setattr(sources, "_music21_pieces", lambda: pieces[:1])
     with pytest.raises(DatasetError, match="converts to MIDI"):
         sources.pick("music21", np.random.default_rng(1), 4.0)
+
+
+def test_a_note_cut_to_under_a_tick_still_ends_after_it_starts(tmp_path):
+    """An excerpt's last note can be cut to under half a tick; its note off once sorted before its note on, the
+    note never ended, and fluidsynth rendered 26 GB of it before anyone noticed."""
+    from mixdown.data.synth.midi import Note, Part, write_midi
+
+    part = Part(0, 80, [Note(1.0, 1.0001, 60, 100)], [])
+    messages = [msg for msg in mido.MidiFile(write_midi(tmp_path / "cut.mid", [part])).tracks[0]
+                if msg.type in ("note_on", "note_off")]
+    assert [msg.type for msg in messages] == ["note_on", "note_off"]
+    assert messages[1].time >= 1
+
+
+@needs_fluidsynth
+def test_a_note_that_never_ends_stops_the_render_with_a_clear_error(tmp_path):
+    track = mido.MidiTrack([mido.Message("program_change", program=80, time=0),
+                            mido.Message("note_on", note=60, velocity=100, time=0),
+                            mido.Message("control_change", control=7, value=100, time=480)])
+    song = mido.MidiFile(ticks_per_beat=480)
+    song.tracks.append(track)
+    song.save(tmp_path / "hanging.mid")
+    with pytest.raises(MixdownError, match="a note on without a note off"):
+        render_midi(tmp_path / "hanging.mid", tmp_path / "hanging.wav", TIM)
+    assert not (tmp_path / "hanging.wav").exists()

@@ -244,7 +244,10 @@ def write_midi(path: str | os.PathLike, parts: list[Part], mix: dict[int, dict[i
                    else mido.Message("control_change", channel=c, control=number, value=value))
             events.append((tick(t), 1, c, -1, msg))
         for n in part.notes:
-            events.append((tick(n.end_s), 2, c, -1, mido.Message("note_off", channel=c, note=n.pitch, velocity=0)))
+            # at least one tick long: a note off sorted before its own note on (a note cut to under half a tick
+            # at an excerpt's end) would leave the note sounding, and fluidsynth rendering, forever
+            end = max(tick(n.end_s), tick(n.start_s) + 1)
+            events.append((end, 2, c, -1, mido.Message("note_off", channel=c, note=n.pitch, velocity=0)))
             events.append((tick(n.start_s), 3, c, part.program,
                            mido.Message("note_on", channel=c, note=n.pitch, velocity=n.velocity)))
     events.sort(key=lambda e: e[:3])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,18 @@ DEFAULT_SOUNDFONTS = (
     "/usr/share/sounds/sf3/MuseScore_General.sf3",
 )
 _TIMEOUT_S = 600
+_TAIL_S = 30.0  # release and reverb tails a render may add after the file's last event
+
+
+def _size_limit(midi: str | os.PathLike, sample_rate: int) -> int:
+    """Bytes of float stereo WAV a render of ``midi`` may reach: its length plus :data:`_TAIL_S`."""
+    import mido
+
+    try:
+        seconds = mido.MidiFile(midi).length
+    except (OSError, EOFError, ValueError, KeyError, TypeError):
+        seconds = _TIMEOUT_S  # fluidsynth will say what is wrong with the file
+    return int((seconds + _TAIL_S) * sample_rate * 8) + 4096
 
 
 def find_fluidsynth(executable: str | os.PathLike = "fluidsynth") -> str:
@@ -93,11 +106,27 @@ def render_midi(midi: str | os.PathLike, wav: str | os.PathLike, soundfont: str 
     switch = "1" if effects else "0"
     cmd = [exe, "-ni", "-q", "-R", switch, "-C", switch, "-g", f"{gain:.6g}", "-r", str(int(sample_rate)),
            "-O", "float", "-T", "wav", "-o", "synth.dynamic-sample-loading=1", "-F", str(wav), str(font), str(midi)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
-    if done.returncode != 0 or not Path(wav).is_file():
+    limit = _size_limit(midi, sample_rate)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        # fluidsynth renders for as long as a note sounds: a note on without its note off would fill the disk
+        # (170 MB a second). Stop it once the file outgrows the MIDI file's length plus release tails.
+        start = time.monotonic()
+        while process.poll() is None:
+            size = Path(wav).stat().st_size if Path(wav).exists() else 0
+            if size > limit or time.monotonic() - start > _TIMEOUT_S:
+                process.kill()
+                process.wait()
+                Path(wav).unlink(missing_ok=True)
+                raise MixdownError(
+                    f"synth: expected fluidsynth to finish {midi} within its length plus {_TAIL_S:g} s, found it "
+                    f"still rendering after {size / (8 * sample_rate):.0f} s of audio (a note that never ends); "
+                    "fix: check the MIDI file for a note on without a note off")
+            time.sleep(0.05)
+        output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0 or not Path(wav).is_file():
         raise MixdownError(
-            f"synth: expected fluidsynth to render {midi}, found exit code {done.returncode} "
-            f"({(done.stderr or done.stdout).strip()[-300:]}); fix: check the soundfont {font} and the MIDI file"
+            f"synth: expected fluidsynth to render {midi}, found exit code {process.returncode} "
+            f"({output.strip()[-300:]}); fix: check the soundfont {font} and the MIDI file"
         )
     audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     if rate != sample_rate:
