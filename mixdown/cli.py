@@ -498,6 +498,93 @@ def data_synth(
                highlight=False)
 
 
+@data_app.command("people")
+def data_people(
+    out: Path = typer.Option(..., "--out", "-o", help="corpus folder: per song dry/, wet/, mix.wav, metadata.json"),
+    source: list[str] = typer.Option(["openmsx"], "--source", help="openmsx (Debian openttd-openmsx, GPL) or a folder "
+                                     "of .mid files whose channels carry the author's CC7/CC10/CC91; repeatable"),
+    seconds: float = typer.Option(90.0, "--seconds", help="the first SECONDS of each song (0: whole songs)"),
+    songs: int = typer.Option(0, "--songs", help="at most this many songs (0: all)"),
+    jobs: int = typer.Option(2, "--jobs", help="fluidsynth processes at once"),
+) -> None:
+    """Render songs whose authors mixed them twice from the same notes: dry stems, and the author's level, pan and
+    mix (for comparing a mixer with people: `mixdown compare --stems`)."""
+    from mixdown.extras import require
+
+    try:
+        require("mido", "mixdown data people")
+        from mixdown.data.synth.people import people_corpus
+
+        with _progress_bar() as bar:
+            task = bar.add_task("rendering songs", total=None)
+            made = people_corpus(out, source, seconds=seconds or None, songs=songs or None, jobs=jobs,
+                                 progress=lambda done, total, what: bar.update(task, completed=done, total=total,
+                                                                               description=str(what)[:28]))
+    except MixdownError as e:
+        _fail(e)
+    held_out = sum(s["split"] == "held_out" for s in made)
+    minutes = sum(s["seconds"] for s in made) / 60
+    _stdout().print(f"wrote {len(made)} songs ({held_out} held out), {sum(len(s['stems']) for s in made)} stems, "
+                    f"{minutes:.1f} min to [bold]{out}[/]", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    corpus: Path = typer.Argument(..., help="a people corpus (`mixdown data people`)"),
+    method: list[str] = typer.Option(["sum", "equal_loudness", "rules"], "--method", help="sum, equal_loudness, or a "
+                                     "mixing method of `mixdown mix`; repeatable"),
+    split: str = typer.Option("held_out", "--split", help="held_out (the default), train or all"),
+    songs: int = typer.Option(0, "--songs", help="at most this many songs (0: all)"),
+    json_path: Path | None = typer.Option(None, "--json", help="every song's figures as JSON ('-': stdout)"),
+) -> None:
+    """How close each mixer comes to the authors' own mixes of the same stems: per-track balance and pan,
+    spectral MAPE, Bark mid, MR-STFT (mean and median over the songs, per source)."""
+    from mixdown.api import METHODS
+    from mixdown.errors import ParameterError
+
+    for name in method:
+        if name not in ("sum", "equal_loudness", *METHODS):
+            _fail(ParameterError(f"--method: expected sum, equal_loudness or one of {', '.join(METHODS)}, found "
+                                 f"{name!r}; fix: choose one of them"))
+    try:
+        from mixdown.train.against_people import evaluate_against_people
+
+        with _progress_bar() as bar:
+            task = bar.add_task("mixing and comparing", total=None)
+            result = evaluate_against_people(corpus, method, split, songs or None,
+                                             progress=lambda done, total, what: bar.update(
+                                                 task, completed=done, total=total, description=str(what)[:40]))
+    except MixdownError as e:
+        _fail(e)
+    if _write_json(result, json_path):
+        return
+    _stdout().print(_people_table(result))
+
+
+def _people_table(result: dict):
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mixdown.train.against_people import METRICS
+
+    table = Table(title=f"against the authors' mixes, split {result['split']}: mean (median) over songs; "
+                  "0 = the author's mix", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    headings = {"balance_db": "balance dB", "relative_balance_db": "rel. balance dB", "pan": "pan",
+                "spectral_mape": "spectral MAPE %", "bark_mid_db": "Bark mid dB", "mrstft": "MR-STFT"}
+    for column in ("source", "mixer", "songs", *(headings[m] for m in METRICS)):
+        table.add_column(column, justify="left" if column in ("source", "mixer") else "right")
+    for source, contenders in result["summary"].items():
+        for contender, figures in contenders.items():
+            cells = []
+            for metric in METRICS:
+                mean, median = figures[metric]["mean"], figures[metric]["median"]
+                cells.append("-" if mean is None else f"{mean:.3f} ({median:.3f})" if metric == "pan"
+                             else f"{mean:.2f} ({median:.2f})")
+            table.add_row(escape(source), escape(contender), str(figures["songs"]), *cells)
+    return table
+
+
 @data_app.command("info")
 def data_info(
     dataset: str = typer.Argument(..., help="musdb18, medleydb, enst_drums, moisesdb, slakh2100, cambridge or synth "
