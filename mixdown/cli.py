@@ -501,8 +501,10 @@ def data_synth(
 @data_app.command("people")
 def data_people(
     out: Path = typer.Option(..., "--out", "-o", help="corpus folder: per song dry/, wet/, mix.wav, metadata.json"),
-    source: list[str] = typer.Option(["openmsx"], "--source", help="openmsx (Debian openttd-openmsx, GPL) or a folder "
-                                     "of .mid files whose channels carry the author's CC7/CC10/CC91; repeatable"),
+    source: list[str] = typer.Option(["openmsx"], "--source", help="openmsx (Debian openttd-openmsx, GPL), hydrogen "
+                                     "(the Hydrogen drum machine's demo songs, Debian hydrogen-data, GPL: one stem "
+                                     "per drum) or a folder of .mid files whose channels carry the author's "
+                                     "CC7/CC10/CC91 (or of .h2song files); repeatable"),
     seconds: float = typer.Option(90.0, "--seconds", help="the first SECONDS of each song (0: whole songs)"),
     songs: int = typer.Option(0, "--songs", help="at most this many songs (0: all)"),
     jobs: int = typer.Option(2, "--jobs", help="fluidsynth processes at once"),

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # System packages the training-data commands need (Debian): fluidsynth and General MIDI soundfonts render the
-# synthetic corpus (`mixdown data synth`), openttd-openmsx is one of its MIDI sources, ffmpeg decodes MUSDB18's
-# .stem.mp4 files; Chromium with its driver runs the studio's browser tests headless and PostgreSQL its database
-# tests (the studio defaults to SQLite). Installs only what is missing; needs root (or sudo) the first time.
-# Everything else mixdown needs comes from pip.
+# synthetic corpus (`mixdown data synth`), openttd-openmsx is one of its MIDI sources, hydrogen-data and
+# hydrogen-drumkits (the Hydrogen drum machine's demo songs and kits) a source of the people corpus
+# (`mixdown data people --source hydrogen`), ffmpeg decodes MUSDB18's .stem.mp4 files; Chromium with its driver
+# runs the studio's browser tests headless and PostgreSQL its database tests (the studio defaults to SQLite).
+# Installs only what is missing; needs root (or sudo) the first time. Everything else mixdown needs comes from pip.
 set -euo pipefail
-packages=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont openttd-openmsx ffmpeg
-          chromium chromium-driver postgresql)
+packages=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont openttd-openmsx hydrogen-data
+          hydrogen-drumkits ffmpeg chromium chromium-driver postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,9 +18,13 @@ and pan that gain reads), the song's licence and its split. ``corpus.json`` list
 The split is by song and stable: a song is held out when the first byte of the SHA-256 of its name is below
 64 (a quarter of the songs), whatever else the corpus holds. Only the training songs may fit anything.
 
-Sources: ``"openmsx"`` (Debian's openttd-openmsx, GPL-2.0) or folders of ``.mid`` files; songs whose file sets
-no CC7, CC10 or CC91 are skipped (no author's mix to learn from). The LMMS projects that Debian's lmms packages
-bundle are the project's blind evaluation set: never a source here.
+Sources: ``"openmsx"`` (Debian's openttd-openmsx, GPL-2.0), ``"hydrogen"`` (the demo songs of the Hydrogen drum
+machine, Debian's hydrogen-data and hydrogen-drumkits, GPL-2+) or folders of ``.mid`` and ``.h2song`` files; songs
+whose file sets no CC7, CC10 or CC91 are skipped (no author's mix to learn from). A Hydrogen song is rendered in
+Python from its drumkit's samples (:mod:`mixdown.data.synth.hydrogen`): one stem per drum instrument, dry at fader
+1.0 and centred, wet at the author's fader volume and pan, the mix the sum of the wet stems; its declared settings
+are ``gain_db = 20 log10(volume)`` and Hydrogen's pan with the song's pan law. Song names start with ``h2_``.
+The LMMS projects that Debian's lmms packages bundle are the project's blind evaluation set: never a source here.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from mixdown.audio.io import write_audio
+from mixdown.data.synth import hydrogen as h2
 from mixdown.data.synth import midi as m
 from mixdown.data.synth.gm import DRUM_CHANNEL, program_family, program_name, program_role
 from mixdown.data.synth.render import check_soundfont, find_fluidsynth, installed_soundfonts, render_midi
@@ -92,23 +98,26 @@ def people_corpus(out_dir: str | os.PathLike, sources: Sequence[str | os.PathLik
 
     Args:
         out_dir: created if missing; a song already there is rendered again.
-        sources: ``"openmsx"`` and/or folders of ``.mid`` files, taken in name order.
+        sources: ``"openmsx"``, ``"hydrogen"`` and/or folders of ``.mid`` and ``.h2song`` files, in name order.
         seconds: the first ``seconds`` of each song (None: whole songs).
         songs: at most this many songs (None: all).
-        soundfont: one .sf2/.sf3 for every render (default: the first installed GM soundfont).
-        jobs: fluidsynth processes at once.
+        soundfont: one .sf2/.sf3 for every MIDI render (default: the first installed GM soundfont).
+        jobs: fluidsynth processes at once (Hydrogen songs render in this process).
         progress: ``progress(done, total, song)`` after each song.
     Returns:
         each song's metadata (as written to its ``metadata.json``).
     Raises:
-        DatasetError: a source that is not there; ParameterError: bad arguments; MixdownError: fluidsynth missing.
+        DatasetError: a source that is not there, or a Hydrogen song or sample that cannot be used;
+        ParameterError: bad arguments; MixdownError: fluidsynth missing (only needed for MIDI songs).
     """
     if (seconds is not None and not seconds > 0) or (songs is not None and songs < 1) or jobs < 1:
         raise ParameterError(f"people_corpus: expected seconds > 0, songs >= 1 and jobs >= 1, found {seconds}, "
                              f"{songs}, {jobs}")
-    exe = find_fluidsynth(fluidsynth)
-    font = check_soundfont(soundfont) if soundfont is not None else installed_soundfonts()[0]
     files = _source_files(sources)
+    exe = font = None
+    if any(path.suffix.lower() != ".h2song" for path, _ in files):
+        exe = find_fluidsynth(fluidsynth)
+        font = check_soundfont(soundfont) if soundfont is not None else installed_soundfonts()[0]
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     made: list[dict] = []
@@ -116,13 +125,16 @@ def people_corpus(out_dir: str | os.PathLike, sources: Sequence[str | os.PathLik
         for path, licence in files:
             if songs is not None and len(made) >= songs:
                 break
-            meta = _song(root, Path(scratch), path, licence, font, seconds, sample_rate, exe, pool)
+            if path.suffix.lower() == ".h2song":
+                meta = _hydrogen_song(root, path, licence, seconds, sample_rate)
+            else:
+                meta = _song(root, Path(scratch), path, licence, font, seconds, sample_rate, exe, pool)
             if meta is not None:
                 made.append(meta)
                 if progress:
                     progress(len(made), songs or len(files), meta["song"])
-    index = {"dataset": "people", "soundfont": font.name, "sample_rate": sample_rate, "seconds": seconds,
-             "held_out_share": HELD_OUT_SHARE,
+    index = {"dataset": "people", "soundfont": font.name if font else None, "sample_rate": sample_rate,
+             "seconds": seconds, "held_out_share": HELD_OUT_SHARE,
              "songs": [{"song": s["song"], "split": s["split"], "source": s["source"], "licence": s["licence"],
                         "stems": len(s["stems"]), "seconds": s["seconds"]} for s in made]}
     write_text_atomic(root / "corpus.json", json.dumps(index, indent=1))
@@ -137,12 +149,15 @@ def _source_files(sources) -> list[tuple[Path, dict]]:
                 raise DatasetError(f"people: expected the OpenMSX songs in {OPENMSX_FOLDER}, found nothing there; "
                                    "fix: sudo apt-get install openttd-openmsx (or bash scripts/install_system_deps.sh)")
             out += [(p, {"kind": "openmsx", "licence": _LICENCES["openmsx"]}) for p in _midi_files(str(OPENMSX_FOLDER))]
+        elif str(source) == "hydrogen":
+            out += [(p, {"kind": "hydrogen", "licence": h2.song_licence(p)}) for p in h2.song_files()]
         else:
             folder = Path(source)
             if not folder.is_dir():
-                raise DatasetError(f"people: expected 'openmsx' or a folder of .mid files, found {str(source)!r}; "
-                                   "fix: check the path")
-            out += [(p, {"kind": "folder", "licence": _LICENCES["folder"]}) for p in _midi_files(str(folder))]
+                raise DatasetError(f"people: expected 'openmsx', 'hydrogen' or a folder of .mid files (or .h2song "
+                                   f"files), found {str(source)!r}; fix: check the path")
+            songs = [*_midi_files(str(folder)), *sorted(folder.rglob("*.h2song"))]
+            out += [(p, {"kind": "folder", "licence": _LICENCES["folder"]}) for p in songs]
     return out
 
 
@@ -190,28 +205,73 @@ def _song(root, scratch, path: Path, licence: dict, font, seconds, sample_rate, 
     whole = [m.excerpt(part, 0.0, length) for part in perf.parts]
     mix_job = pool.submit(render, "mix", [p for p in whole if p.notes], perf.mix, True)
     dry, wet, mix = [j.result() for j in dry_jobs], [j.result() for j in wet_jobs], mix_job.result()
-    peak = max(float(np.abs(a).max(initial=0.0)) for a in (*dry, *wet, mix))
+    tracks = [({"stem": stem, "channel": part.channel + 1, "notes": len(part.notes),
+                "instrument": (f"GM drum kit ({part.piece})" if part.piece else "GM drum kit") if part.is_drums
+                else program_name(part.program),
+                "family": "Drums" if part.channel == DRUM_CHANNEL else program_family(part.program),
+                "role": part.piece or program_role(part.program),
+                "declared": declared_settings(perf.mix.get(part.channel, {}))}, d, w)
+              for (stem, part), d, w in zip(stems, dry, wet)]
+    meta = {"song": name, "dataset": "people", "source": {"kind": licence["kind"], "file": path.name},
+            "licence": licence["licence"], "split": "held_out" if is_held_out(name) else "train",
+            "seconds": round(length, 3), "sample_rate": sample_rate, "soundfont": font.name,
+            "render_gain": _RENDER_GAIN}
+    return _write_song(folder, meta, tracks, mix, sample_rate)
+
+
+def _write_song(folder: Path, meta: dict, tracks: list[tuple[dict, np.ndarray, np.ndarray]], mix: np.ndarray,
+                sample_rate: int) -> dict:
+    """Write a song's stems (``(entry, dry, wet)`` each; silent dry stems left out), mix and metadata, all under
+    one scale (the loudest file peaks at -1 dBFS); ``meta`` with ``scale_db`` and ``stems``."""
+    peak = max(float(np.abs(a).max(initial=0.0)) for a in (*(d for _, d, _ in tracks), *(w for *_, w in tracks), mix))
     scale_db = min(0.0, _PEAK_CEILING_DBFS - 20 * math.log10(peak)) if peak > 0 else 0.0
     scale = 10 ** (scale_db / 20)
     for sub in ("dry", "wet"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     entries = []
-    for (stem, part), d, w in zip(stems, dry, wet):
+    for entry, d, w in tracks:
         if not np.abs(d).max(initial=0.0) > 0:
             continue
         for sub, audio in (("dry", d), ("wet", w)):
-            write_audio(folder / sub / f"{stem}.wav", audio * scale, sample_rate, format="float32")
-        entries.append({
-            "stem": stem, "channel": part.channel + 1, "notes": len(part.notes),
-            "instrument": (f"GM drum kit ({part.piece})" if part.piece else "GM drum kit") if part.is_drums
-            else program_name(part.program),
-            "family": "Drums" if part.channel == DRUM_CHANNEL else program_family(part.program),
-            "role": part.piece or program_role(part.program),
-            "declared": declared_settings(perf.mix.get(part.channel, {})), "render_check": render_check(d, w)})
+            write_audio(folder / sub / f"{entry['stem']}.wav", audio * scale, sample_rate, format="float32")
+        entries.append({**entry, "render_check": render_check(d, w)})
     write_audio(folder / "mix.wav", mix * scale, sample_rate, format="float32")
-    meta = {"song": name, "dataset": "people", "source": {"kind": licence["kind"], "file": path.name},
-            "licence": licence["licence"], "split": "held_out" if is_held_out(name) else "train",
-            "seconds": round(length, 3), "sample_rate": sample_rate, "soundfont": font.name,
-            "render_gain": _RENDER_GAIN, "scale_db": round(scale_db, 3), "stems": entries}
+    meta = {**meta, "scale_db": round(scale_db, 3), "stems": entries}
     write_text_atomic(folder / "metadata.json", json.dumps(meta, indent=1))
     return meta
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _hydrogen_song(root: Path, path: Path, licence: dict, seconds, sample_rate: int) -> dict | None:
+    """A Hydrogen song as ``h2_<file name>``: one stem per drum instrument (module docstring); None without notes."""
+    song = h2.read_song(path)
+    frames, rendered = h2.render_tracks(song, seconds, sample_rate)
+    if not rendered:
+        return None  # no note to play
+    name = "h2_" + _slug(path.stem)
+    taken: dict[str, int] = {}
+    tracks = []
+    for instrument in song.instruments:
+        if instrument.id not in rendered:
+            continue
+        dry, wet, notes = rendered[instrument.id]
+        stem = _slug(instrument.name) or f"instrument_{_slug(instrument.id)}"
+        taken[stem] = taken.get(stem, 0) + 1
+        first_sample = instrument.components[0][1][0].file if instrument.components else ""
+        tracks.append(({"stem": stem if taken[stem] == 1 else f"{stem}_{taken[stem]}", "instrument_id": instrument.id,
+                        "notes": notes, "instrument": instrument.name, "kit": instrument.drumkit, "family": "Drums",
+                        "role": h2.drum_role(instrument.name, first_sample),
+                        "declared": h2.declared_settings(instrument, song)}, dry, wet))
+    mix = np.sum([wet for _, _, wet in tracks], axis=0, dtype=np.float32)
+    meta = {"song": name, "dataset": "people",
+            "source": {"kind": licence["kind"], "file": path.name, "title": song.title, "author": song.author,
+                       "licence_field": song.licence_field, "hydrogen_version": song.version, "kits": song.kits},
+            "licence": licence["licence"], "split": "held_out" if is_held_out(name) else "train",
+            "seconds": round(frames / sample_rate, 3), "sample_rate": sample_rate,
+            "renderer": "mixdown.data.synth.hydrogen", "bpm": song.bpm, "pan_law": song.pan_law,
+            "swing_factor": song.swing, "master_volume": song.volume, "ignored": song.ignored,
+            "muted": [i.name for i in song.instruments if i.muted]}
+    return _write_song(root / name, meta, tracks, mix, sample_rate)
