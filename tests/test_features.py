@@ -185,6 +185,21 @@ def test_compression_raises_the_mean_onset_peak():
     assert f_wet["compression_mean_db"] <= -10.0  # no onset louder than the normalised peak
 
 
+def test_hit_peak_reads_the_hits_of_a_sparse_track_and_ignores_a_click():
+    hits = np.zeros(8 * FS)
+    burst = 0.5 * np.sin(2 * np.pi * 100.0 * np.arange(2000) / FS) * np.exp(-np.arange(2000) / FS * 50.0)
+    for k in range(16):
+        hits[k * FS // 2 : k * FS // 2 + 2000] = burst
+    sparse = dynamics_features(hits[None], FS)
+    assert sparse["hit_peak_db"] == pytest.approx(20 * math.log10(np.abs(burst).max()), abs=1e-6)
+    clicked = hits.copy()
+    clicked[FS // 4] = 1.0  # one click between two hits: one frame in the 90th percentile's top tenth at most
+    assert dynamics_features(clicked[None], FS)["hit_peak_db"] == pytest.approx(sparse["hit_peak_db"], abs=1e-6)
+    steady = dynamics_features(np.stack([sine(441.0, 4.0, 0.25)] * 2), FS)
+    assert steady["hit_peak_db"] == pytest.approx(20 * math.log10(0.25), abs=0.01)
+    assert dynamics_features(np.zeros((2, 2 * FS)), FS)["hit_peak_db"] == -math.inf
+
+
 def test_activity_of_a_signal_silent_in_its_middle_third():
     x = RNG.standard_normal((2, 30 * FS)) * 0.1
     n = x.shape[-1]

@@ -46,7 +46,8 @@ class TrackAnalysis:
         spectrum_db: ``(bands,)`` 1/3-octave levels in dB (centres in :attr:`SessionAnalysis.spectrum_hz`).
         descriptors: mean over active frames of centroid, bandwidth, rolloff (Hz), flatness and contrast (dB).
         stereo: correlation, width_db, balance, and ``spi_rms`` per panning band (see ``stereo_features``).
-        dynamics: crest_db, dynamic_spread_db, compression_mean_db / std_db, onset_count, active_share.
+        dynamics: crest_db, dynamic_spread_db, compression_mean_db / std_db, onset_count, active_share,
+            hit_peak_db.
     """
 
     name: str
