@@ -670,6 +670,43 @@ def _report_written(write) -> None:
     _stdout().print(f"wrote {path}", highlight=False)
 
 
+@train_app.command("rules")
+def train_rules_command(
+    corpus: list[Path] = typer.Argument(..., help="one or more people corpora (`mixdown data people`)"),
+    output: Path | None = typer.Option(None, "--json", help="the whole fit as JSON ('-': stdout)"),
+) -> None:
+    """Fit the rules mixer's balance (level measure, family levels, role shares) and pan spread on the training
+    songs of people corpora; prints what tables.py carries and the cross-validated errors behind it."""
+    from mixdown.train.rules_fit import fit_rules
+
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("reading songs", total=None)
+            fit = fit_rules(corpus, "train", progress=lambda done, total, what: bar.update(
+                task, completed=done, total=total, description=str(what)[:28]))
+        to_stdout = _write_json(fit, output)
+    except MixdownError as e:
+        _fail(e)
+    if not to_stdout:
+        _stdout().print(_rules_fit_table(fit))
+
+
+def _rules_fit_table(fit: dict):
+    from rich.table import Table
+
+    table = Table(title=f"rules fitted on {fit['songs']} songs, {fit['tracks']} tracks ({fit['split']} split)",
+                  title_justify="left", box=None)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for name, value in fit["cross_validated_error_db"].items():
+        table.add_row(f"leave-one-song-out error, {name}", f"{value:.2f} dB")
+    for name, value in fit["error_db"].items():
+        table.add_row(f"error, {name}", f"{value:.2f} dB")
+    for name, value in fit["tables"].items():
+        table.add_row(name, json.dumps(value))
+    return table
+
+
 @train_app.command("export")
 def train_export_command(
     checkpoint: Path = typer.Argument(..., help="a run's Lightning checkpoint (e.g. runs/dmc/last.ckpt)"),
