@@ -30,7 +30,7 @@ from mixdown.audio import load_session, read_audio
 from mixdown.errors import DatasetError
 from mixdown.evaluate import compare
 
-__all__ = ["BASELINES", "METRICS", "evaluate_against_people"]
+__all__ = ["BASELINES", "METRICS", "evaluate_against_people", "split_songs"]
 
 BASELINES = ("sum", "equal_loudness")
 METRICS = ("balance_db", "relative_balance_db", "pan", "spectral_mape", "bark_mid_db", "mrstft")
@@ -50,15 +50,7 @@ def evaluate_against_people(corpus: str | Path, contenders: Sequence[str] = ("su
         DatasetError: not a people corpus, or no song in the split.
     """
     root = Path(corpus)
-    index_path = root / "corpus.json"
-    if not index_path.is_file():
-        raise DatasetError(f"{root}: expected a people corpus (corpus.json), found none; fix: make one with "
-                           f"`mixdown data people -o {root}`")
-    index = json.loads(index_path.read_text())
-    chosen = [s for s in index["songs"] if split == "all" or s["split"] == split][: songs or None]
-    if not chosen:
-        raise DatasetError(f"{root}: expected songs in the split {split!r}, found none; fix: use --split train, "
-                           "held_out or all")
+    chosen = split_songs(root, split)[: songs or None]
     rows = []
     total = len(chosen) * len(contenders)
     for entry in chosen:
@@ -79,6 +71,24 @@ def evaluate_against_people(corpus: str | Path, contenders: Sequence[str] = ("su
             if progress:
                 progress(len(rows), total, f"{entry['song']}: {contender}")
     return {"split": split, "songs": rows, "summary": _summary(rows, contenders)}
+
+
+def split_songs(corpus: str | Path, split: str) -> list[dict]:
+    """The entries of ``corpus.json`` in ``split`` (``train``, ``held_out`` or ``all``), in corpus order.
+
+    Raises:
+        DatasetError: not a people corpus, or no song in the split.
+    """
+    root = Path(corpus)
+    index_path = root / "corpus.json"
+    if not index_path.is_file():
+        raise DatasetError(f"{root}: expected a people corpus (corpus.json), found none; fix: make one with "
+                           f"`mixdown data people -o {root}`")
+    chosen = [s for s in json.loads(index_path.read_text())["songs"] if split == "all" or s["split"] == split]
+    if not chosen:
+        raise DatasetError(f"{root}: expected songs in the split {split!r}, found none; fix: use --split train, "
+                           "held_out or all")
+    return chosen
 
 
 def _mix(contender: str, stems_dir: Path, stems: list[np.ndarray], rate: int) -> np.ndarray:

@@ -8,19 +8,20 @@ predict them best.
 **The level measure.** ``level = integrated loudness + w * (hit peak - integrated loudness - C)``: BS.1770
 integrated loudness, moved by a share ``w`` of how far the track's hits stand above it (``hit_peak_db`` of
 :func:`mixdown.analysis.dynamics.dynamics_features`); ``C``, the median of that gap over the corpus, keeps the
-level reading like a loudness. ``w`` (and the prior's strength ``n0``) are chosen by leave-one-song-out cross-validation from a grid: 0 is plain
-loudness; larger values say people level sparse, spiky tracks by their hits more than by their average power.
+level reading like a loudness. ``w`` (and the prior's strength ``n0``) are chosen by leave-one-song-out
+cross-validation from a grid: 0 is plain loudness; larger values say people level sparse, spiky tracks by their
+hits more than by their average power.
 
 **The balance model** (the rules mixer's form, :func:`mixdown.methods.rules.decide.balance_targets`): a track's
 level is its family's level (vocals, drums, bass, other; bass is 0 dB) plus its role's share of the family,
 ``o_role - 10 log10(sum of 10^(o/10) over the family's tracks in the song)``, plus a free offset per song. The
-errors reported (and cross-validated) are those ``mixdown evaluate`` reads: each track's level in a mix made to
-the prediction against the author's, after matching the two mixes' loudness. (Fitting in that frame instead of
-with free song offsets was tried: 2.80 against 2.76 dB cross-validated.) The family offsets and role offsets are fitted by robust least squares (soft L1, 1 dB scale);
-each role offset also has prior pseudo-observations at the documented share (``ROLE_RULES``), worth ``n0``
-tracks, so a role seen in a few tracks stays near its prior and a role not in the corpus keeps it. The vocal
-family is not in a MIDI corpus (no lead vocals): it sits against the other instruments as in MUSDB18 (0.4 dB
-over them), the family it shares the lead with.
+family and role offsets are fitted by robust least squares (soft L1, 1 dB scale); each role offset also has
+prior pseudo-observations at the documented share (``ROLE_RULES``), worth ``n0`` tracks, so a role seen in a few
+tracks stays near its prior and a role not in the corpus keeps it. The vocal family is not in a MIDI corpus (no
+lead vocals): it sits against the other instruments as in MUSDB18 (0.4 dB over them), the family it shares the
+lead with. The errors reported and cross-validated are those ``mixdown evaluate`` reads: each track's level in a
+mix made to the prediction against the author's, after matching the two mixes' loudness (fitting in that frame
+instead of with free song offsets was tried on the OpenMSX songs: 2.80 against 2.76 dB cross-validated).
 
 **Panning.** The authors' declared pans of the roles the rules mixer spreads (``RoleRule.centred`` False): the
 share they pan at all (``|pan| > 0.05``) and the median and 90th percentile of ``|pan|`` of those they pan, the
@@ -48,6 +49,7 @@ from mixdown.analysis.roles import detect_roles, family_of
 from mixdown.audio import load_session
 from mixdown.errors import DatasetError
 from mixdown.methods.rules.tables import ROLE_RULES, family_targets
+from mixdown.train.against_people import split_songs
 
 __all__ = ["PEAK_WEIGHTS", "Observation", "fit_balance", "fit_rules", "observations"]
 
@@ -89,13 +91,7 @@ def observations(corpus: str | Path, split: str = "train", progress: Progress | 
         DatasetError: not a people corpus, or no song in the split.
     """
     root = Path(corpus)
-    index_path = root / "corpus.json"
-    if not index_path.is_file():
-        raise DatasetError(f"{root}: expected a people corpus (corpus.json), found none; fix: make one with "
-                           f"`mixdown data people -o {root}`")
-    songs = [s["song"] for s in json.loads(index_path.read_text())["songs"] if split == "all" or s["split"] == split]
-    if not songs:
-        raise DatasetError(f"{root}: expected songs in the split {split!r}, found none; fix: use train or all")
+    songs = [s["song"] for s in split_songs(root, split)]
     out = []
     for k, song in enumerate(songs):
         folder = root / song
