@@ -17,16 +17,21 @@ from mixdown.analysis.roles import family_of
 from mixdown.console.recipe import Send, Step
 from mixdown.mastering.tone import NYQUIST_SHARE
 from mixdown.methods.rules.tables import (
+    BALANCE_CREST_REFERENCE_DB,
+    BALANCE_PEAK_WEIGHT,
     DELAY_SEND_DB,
     FAMILY_ATTACK_RELEASE_MS,
+    FAMILY_LEVEL_DB,
     GENRE_DELAY,
     GENRE_FAMILY_OFFSET_DB,
+    PAN_SPREAD,
     PRIORITY_OFFSET_DB,
     ROLE_RULES,
     family_targets,
 )
 
 __all__ = [
+    "balance_level",
     "balance_targets",
     "compressor_step",
     "delay_send",
@@ -41,41 +46,55 @@ _GAIN_LIMITS_DB = (-40.0, 18.0)  # never push a track further than this, whateve
 _HIGHPASS_USEFUL_DB = 12.0  # a band this close to the loudest is part of the sound, whatever the role says
 _MAX_MASKING_CUT_DB = 4.0
 _MASKING_MIN_DB = 6.0  # pairs masking less than this (mean dB over the target's audible cells) are left alone
-_PAN_SPREAD = (0.35, 0.75)  # positions of the spread sources, nearest and widest pair
 _REVERB_AMOUNT_DB = {"none": None, "low": -6.0, "medium": 0.0, "high": 5.0}
 _REVERB_DEFAULT_SEND_DB = -20.0  # a role with no reverb by default, when the user asks for some
 
 
 def balance_targets(tracks: list[TrackAnalysis], roles: list[str], priorities: list[str],
                     genre: str | None = None) -> list[float]:
-    """Target loudness (LUFS, before mastering) of each track: its family's professional loudness, moved by the
-    genre's balance, split among the family's tracks by role share, plus the priority offset.
+    """Target balance level (:func:`balance_level`, LUFS-like, before mastering) of each track: its family's
+    level, moved by the genre's balance, split among the family's tracks by role share, plus the priority offset.
 
-    The family loudness is the MUSDB18 average of that stem class in professional mixes; the split keeps each
-    family's total power at that level however many tracks it has (three hi-hat mics share one hi-hat budget).
+    Family levels and shares are fitted on people's mixes (``tables.py``); the vocals sit at MUSDB18's average
+    vocal loudness in professional mixes and the other families relative to them. The split keeps each family's
+    total power at its level however many tracks it has (three hi-hat mics share one hi-hat budget).
     """
     families = [family_of(role) for role in roles]
     totals: dict[str, float] = {}
     for family, role in zip(families, roles):
         totals[family] = totals.get(family, 0.0) + ROLE_RULES[role].share
-    targets = family_targets()
+    vocals = family_targets()["vocals"]["loudness_lufs"]
     by_genre = GENRE_FAMILY_OFFSET_DB.get(genre or "", {})
-    return [targets[family]["loudness_lufs"] + by_genre.get(family, 0.0)
+    return [vocals + FAMILY_LEVEL_DB[family] - FAMILY_LEVEL_DB["vocals"] + by_genre.get(family, 0.0)
             + 10.0 * math.log10(ROLE_RULES[role].share / totals[family]) + PRIORITY_OFFSET_DB[priority]
             for family, role, priority in zip(families, roles, priorities)]
 
 
+def balance_level(track: TrackAnalysis) -> float:
+    """How loud a track reads in the balance: its integrated loudness (LUFS, silences gated out), moved by
+    ``BALANCE_PEAK_WEIGHT`` of how far its hits (``hit_peak_db``) stand above it beyond the typical
+    ``BALANCE_CREST_REFERENCE_DB``: a sparse, spiky track reads louder than its average power, as people level it
+    (fitted, ``tables.py``). ``-inf`` for a silent track."""
+    loudness = track.loudness.integrated_lufs
+    hits = track.dynamics.get("hit_peak_db", math.nan)
+    if not math.isfinite(loudness) or not math.isfinite(hits):
+        return loudness
+    return loudness + BALANCE_PEAK_WEIGHT * (hits - loudness - BALANCE_CREST_REFERENCE_DB)
+
+
 def gain_step(track: TrackAnalysis, role: str, target_lufs: float) -> Step | None:
-    """The fader: brings the track's gated integrated loudness to its target (silent stretches do not count:
-    BS.1770 gating leaves them out). None for a silent track."""
-    measured = track.loudness.integrated_lufs
+    """The fader: brings the track's balance level (:func:`balance_level`) to its target. None for a silent
+    track."""
+    measured = balance_level(track)
     if not math.isfinite(measured):
         return None
     low, high = _GAIN_LIMITS_DB
     gain = float(np.clip(target_lufs - measured, low, high))
+    loudness, hits = track.loudness.integrated_lufs, track.dynamics.get("hit_peak_db", math.nan)
     return Step("gain", {"gain_db": round(gain, 2)},
-                f"{role} measured {measured:.1f} LUFS (silences gated out), target {target_lufs:.1f} LUFS in the "
-                f"balance (MUSDB18 family level, moved by the genre, split by role share, plus priority)")
+                f"{role} measured {loudness:.1f} LUFS with hits {hits - loudness:.0f} dB above it: reads "
+                f"{measured:.1f} in the balance; target {target_lufs:.1f} (family level and role share fitted on "
+                f"people's mixes, moved by the genre and priority)")
 
 
 def highpass_step(track: TrackAnalysis, role: str, centres_hz: np.ndarray) -> Step | None:
@@ -187,7 +206,7 @@ def pan_positions(analysis: SessionAnalysis, roles: list[str], pans: list[str]) 
             spread.append((track.descriptors["centroid"], i))
     spread.sort()
     pairs = [spread[k:k + 2] for k in range(0, len(spread), 2)]
-    low, high = _PAN_SPREAD
+    low, high = PAN_SPREAD
     for k, pair in enumerate(pairs):
         width = low if len(pairs) == 1 else low + (high - low) * k / (len(pairs) - 1)
         if len(pair) == 1:
