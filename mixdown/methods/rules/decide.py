@@ -91,10 +91,11 @@ def gain_step(track: TrackAnalysis, role: str, target_lufs: float) -> Step | Non
     low, high = _GAIN_LIMITS_DB
     gain = float(np.clip(target_lufs - measured, low, high))
     loudness, hits = track.loudness.integrated_lufs, track.dynamics.get("hit_peak_db", math.nan)
+    rise = f" with hits {hits - loudness:.0f} dB above it" if math.isfinite(hits) else ""
     return Step("gain", {"gain_db": round(gain, 2)},
-                f"{role} measured {loudness:.1f} LUFS with hits {hits - loudness:.0f} dB above it: reads "
-                f"{measured:.1f} in the balance; target {target_lufs:.1f} (family level and role share fitted on "
-                f"people's mixes, moved by the genre and priority)")
+                f"{role} measured {loudness:.1f} LUFS{rise}: reads {measured:.1f} in the balance; target "
+                f"{target_lufs:.1f} (family level and role share fitted on people's mixes, moved by the genre and "
+                f"priority)")
 
 
 def highpass_step(track: TrackAnalysis, role: str, centres_hz: np.ndarray) -> Step | None:
